@@ -1,0 +1,77 @@
+"""Wiring: settings → store, models, assistant → the transports that are configured."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from personalization.availability import SMOKE_HINT, problems
+from personalization.protocol import ModelService
+from personalization.service import LocalModelService
+from storage import Store
+
+from .assistant import Assistant
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+SMOKE_LABEL = "smoke run: a tiny random model, answers mean nothing"
+
+
+class ModelNotReady(SystemExit):
+    """`yo run` cannot start: the message says what is missing and what to do."""
+
+
+def smoke_model(data_dir: Path) -> Path:
+    """A tiny random model under the data folder, built once, for smoke runs."""
+    folder = data_dir / "smoke-model"
+    if not (folder / "config.json").exists():
+        from personalization.engine.tiny import build_tiny_model
+
+        build_tiny_model(folder, kind="llava", seed=0)
+    return folder
+
+
+def model_service(settings: Settings, *, smoke: bool = False) -> ModelService:
+    if smoke:
+        return LocalModelService(str(smoke_model(settings.yo_data_dir)), device="cpu", label=SMOKE_LABEL)
+    errors, warnings = problems(settings.yo_model, settings.yo_device)
+    for warning in warnings:
+        log.warning(warning)
+    if errors:
+        raise ModelNotReady("\n".join(errors + [SMOKE_HINT]))
+    return LocalModelService(settings.yo_model, device=settings.yo_device or None,
+                             load_in_4bit=settings.yo_load_in_4bit)
+
+
+async def build_assistant(settings: Settings, models: ModelService | None = None, *,
+                          smoke: bool = False) -> Assistant:
+    """The assistant over the store in settings.yo_data_dir; call `start()` to run training."""
+    models = models or model_service(settings, smoke=smoke)
+    store = await Store.open(settings.yo_data_dir)
+    return Assistant(store, models, settings)
+
+
+async def run(settings: Settings, *, smoke: bool = False) -> None:
+    """Every configured transport until interrupted; the terminal chat when none is."""
+    assistant = await build_assistant(settings, smoke=smoke)
+    await assistant.start()
+    try:
+        transports = []
+        if settings.telegram_bot_token:
+            from .telegram.app import run_telegram
+
+            transports.append(run_telegram(settings, assistant))
+        if settings.discord_bot_token:
+            from .discord.app import run_discord
+
+            transports.append(run_discord(settings, assistant))
+        if not transports:
+            from .console import chat
+
+            log.info("no TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN set: starting the terminal chat")
+            transports.append(chat(assistant))
+        await asyncio.gather(*transports)
+    finally:
+        await assistant.close()

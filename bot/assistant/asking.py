@@ -1,0 +1,145 @@
+"""Questions: about concepts, about photos ("is Bo in this?", "who is in this?"), drawings,
+and the ✅ / ❌ corrections that turn answers into training examples."""
+
+from __future__ import annotations
+
+from personalization.protocol import ModelUnavailable
+from storage.images import BadImage, sanitize_image
+from storage.models import Concept
+
+from .context import Services, Turn
+from .messages import Button
+from .names import find_mentions, to_segments
+
+
+async def visible(services: Services, turn: Turn) -> list[Concept]:
+    """The concepts this user may use here: their own, and those shared into this chat."""
+    return await services.store.visible_concepts(turn.user.id, turn.chat.id)
+
+
+async def mentioned(services: Services, turn: Turn, text: str) -> tuple[list[Concept], list[str | int]]:
+    """Concepts named in `text` (own ones win over shared ones of the same name) and the
+    text as protocol segments."""
+    concepts = await visible(services, turn)
+    by_key: dict[str, Concept] = {}
+    for concept in concepts:  # own concepts come first: keep them on a clash
+        by_key.setdefault(concept.normalized_name, concept)
+    mentions = find_mentions(text, [(c.display_name, c.id) for c in by_key.values()])
+    order: list[int] = []
+    for m in mentions:
+        if m.item not in order:
+            order.append(m.item)
+    index_of = {cid: i for i, cid in enumerate(order)}
+    chosen = [next(c for c in by_key.values() if c.id == cid) for cid in order]
+    return chosen, to_segments(text, mentions, index_of)
+
+
+def the_photo(turn: Turn) -> bytes | None:
+    """The photo a question is about: attached, or in the message it replies to.
+    Raises BadImage for anything that isn't a usable still photo."""
+    photos = turn.message.photos or turn.message.reply_photos
+    if not photos:
+        return None
+    return sanitize_image(photos[0].data)
+
+
+async def ask(services: Services, turn: Turn, text: str) -> None:
+    photo = the_photo(turn)
+    concepts, segments = await mentioned(services, turn, text)
+    refs = [await services.concept_ref(c) for c in concepts]
+    await turn.channel.show_activity("typing")
+    answer = await services.models.answer(segments, refs, photo)
+    await turn.say(answer or "I don't know.")
+
+
+async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool = False) -> None:
+    photo = the_photo(turn)
+    if photo is None:
+        await turn.say("Send the photo with your question (or reply to a photo with it).")
+        return
+    if everyone:
+        concepts = await visible(services, turn)
+    else:
+        concepts, _ = await mentioned(services, turn, text)
+        if not concepts:
+            await turn.say("I couldn't tell whom you mean. /concepts lists who I know.")
+            return
+    trained = [c for c in concepts if c.tokens_file]
+    waiting = [c.display_name for c in concepts if not c.tokens_file]
+    if not trained:
+        if not concepts:
+            await turn.say("You haven't taught me anyone yet. Try /teach Bo.")
+        else:
+            await turn.say(f"I'm still learning {', '.join(waiting)}; ask me again when I say it's ready.")
+        return
+    await turn.channel.show_activity("typing")
+    refs = [await services.concept_ref(c) for c in trained]
+    results = await services.models.recognise(photo, refs)
+    key = services.recent_photos.keep(photo)
+    if everyone:
+        present = [(c, r) for c, r in zip(trained, results) if r.present]
+        if present:
+            names = ", ".join(f"{c.display_name} ({round(100 * r.probability)}%)" for c, r in present)
+            text_out = f"I see {names}."
+        else:
+            text_out = "I don't see any of " + ", ".join(c.display_name for c in trained) + " here."
+        if waiting:
+            text_out += f" (Still learning {', '.join(waiting)}.)"
+        buttons = [[Button(f"✅ {c.display_name}"[:30], f"fb:p:{c.id}:{key}"),
+                    Button("❌", f"fb:n:{c.id}:{key}")] for c, _ in present]
+        await turn.say(text_out, buttons=buttons)
+        return
+    for concept, result in zip(trained, results):
+        sure = round(100 * (result.probability if result.present else 1 - result.probability))
+        if result.present:
+            line = f"Yes, {concept.display_name} is in this photo ({sure}% sure)."
+        else:
+            line = f"No, I don't think {concept.display_name} is in this photo ({sure}% sure)."
+        right, wrong = ("p", "n") if result.present else ("n", "p")
+        await turn.say(line, buttons=[[Button("✅ Right", f"fb:{right}:{concept.id}:{key}"),
+                                       Button("❌ Wrong", f"fb:{wrong}:{concept.id}:{key}")]])
+
+
+async def not_this(services: Services, turn: Turn, text: str) -> None:
+    """"That's not Bo" about a photo: keep it as a negative example of Bo."""
+    photo = the_photo(turn)
+    own = [c for c in (await mentioned(services, turn, text))[0] if c.owner_id == turn.user.id]
+    if photo is None or not own:
+        await ask(services, turn, text)
+        return
+    for concept in own:
+        await services.store.add_photo(concept.id, photo, "negative", "correction")
+    names = ", ".join(c.display_name for c in own)
+    await turn.say(f"Got it: that's not {names}. I'll use it next time I train.")
+
+
+async def feedback(services: Services, turn: Turn, role_code: str, concept_id: int, key: str) -> str:
+    """A ✅ / ❌ press: keep the photo as a positive or negative example of the concept."""
+    concept = await services.store.get_concept(concept_id)
+    if concept is None or concept.owner_id != turn.user.id:
+        return "Only the owner of that concept can correct me."
+    photo = services.recent_photos.get(key)
+    if photo is None:
+        return "That photo is too old to use now; send it again with “that's not …” or “this is …”."
+    role = "positive" if role_code == "p" else "negative"
+    try:
+        await services.store.add_photo(concept.id, photo, role, "correction")
+    except BadImage as reason:
+        return str(reason)
+    return (f"Thanks! I'll remember this is {concept.display_name}." if role == "positive"
+            else f"Thanks! I'll remember this isn't {concept.display_name}.")
+
+
+async def draw(services: Services, turn: Turn, text: str) -> None:
+    if not text:
+        await turn.say("What should I draw? Try /draw Bo on a beach.")
+        return
+    drawer = getattr(services.models, "draw", None)
+    if drawer is None:
+        raise ModelUnavailable(f"I can't draw with the model I run ({services.models.model_id}); "
+                               "drawing needs one that makes images, such as Janus-Pro.")
+    concepts, segments = await mentioned(services, turn, text)
+    refs = [await services.concept_ref(c) for c in concepts]
+    await turn.channel.show_activity("upload_photo")
+    images = await drawer(segments, refs)
+    await turn.say(f"Here you go: {text}", images=list(images))

@@ -1,0 +1,158 @@
+"""The assistant: one transport-free brain behind every chat.
+
+`handle` takes a `Message` and answers through the `Channel` it came with; `press`
+does the same for button presses. Which handler runs is decided by the message's
+wording (`intents.parse`) and by whether the user is in the middle of teaching.
+Every failure ends as one friendly line in the chat, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from personalization.protocol import ModelService, ModelUnavailable
+from personalization.queue import TrainingQueue
+from storage import Store
+from storage.images import BadImage
+
+from ..settings import Settings
+from . import asking, library, teaching
+from .context import Services, Turn
+from .intents import Kind, parse
+from .messages import ButtonPress, Channel, Message, Reply
+from .texts import HELP, WELCOME
+from .tracking import JobTracker
+
+log = logging.getLogger(__name__)
+
+
+class Assistant:
+    def __init__(self, store: Store, models: ModelService, settings: Settings,
+                 queue: TrainingQueue | None = None) -> None:
+        queue = queue or TrainingQueue(store, models, negatives_dir=settings.yo_negatives_dir)
+        self.services = Services(store=store, models=models, queue=queue, settings=settings,
+                                 tracker=JobTracker(store, queue))
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    async def start(self) -> None:
+        await self.services.queue.start()
+
+    async def stop(self) -> None:
+        await self.services.queue.stop()
+
+    async def close(self) -> None:
+        """Stop training and release the models and the store."""
+        await self.stop()
+        await self.services.models.close()
+        await self.services.store.close()
+
+    def register_notifier(self, platform: str, open_channel: Callable[[str], Awaitable[Channel]]) -> None:
+        """Let the assistant write to a chat of `platform` later, e.g. "Bo is ready" after a restart."""
+        self.services.tracker.register_notifier(platform, open_channel)
+
+    async def handle(self, message: Message, channel: Channel) -> None:
+        if message.is_group and not message.addressed:
+            return  # in groups Yo speaks only when spoken to
+        try:
+            turn = await self._turn(message, channel)
+            await self._dispatch(turn)
+        except (BadImage, ModelUnavailable) as reason:
+            await channel.send(Reply(str(reason)))
+        except Exception:
+            log.exception("failed to handle %s message %s from %s in %s", message.platform,
+                          message.message_id, message.user_id, message.chat_id)
+            await channel.send(Reply("Sorry, something went wrong on my side. Please try again in a moment."))
+
+    async def press(self, press: ButtonPress, channel: Channel) -> None:
+        message = Message(platform=press.platform, user_id=press.user_id, chat_id=press.chat_id,
+                          is_group=press.is_group, user_name=press.user_name)
+        try:
+            turn = await self._turn(message, channel)
+            answer = await self._pressed(turn, press.data)
+        except Exception:
+            log.exception("failed to handle button %r from %s", press.data, press.user_id)
+            answer = "Sorry, something went wrong on my side."
+        if answer:
+            await channel.send(Reply(answer))
+
+    async def _turn(self, message: Message, channel: Channel) -> Turn:
+        store = self.services.store
+        user = await store.get_or_create_user(message.platform, message.user_id, message.user_name)
+        chat = await store.get_or_create_chat(message.platform, message.chat_id, message.is_group, message.chat_title)
+        return Turn(message, channel, user, chat)
+
+    async def _dispatch(self, turn: Turn) -> None:
+        services, message = self.services, turn.message
+        intent = parse(message.text, has_photo=bool(message.photos or message.reply_photos))
+        session = await teaching.active_session(services, turn)
+        # Photos (with no command of their own) while teaching belong to that concept.
+        if session is not None and message.photos and intent.kind in (Kind.WHO, Kind.ASK, Kind.DONE):
+            await teaching.photos_in_session(services, turn, session)
+            if intent.kind is Kind.DONE:
+                await teaching.done(services, turn)
+            return
+        match intent.kind:
+            case Kind.START:
+                name = teaching.name_from_payload(intent.argument) if intent.argument else None
+                if name:
+                    await teaching.teach(services, turn, name)
+                else:
+                    await turn.say(WELCOME)
+            case Kind.HELP:
+                await turn.say(HELP)
+            case Kind.TEACH:
+                await teaching.teach(services, turn, intent.argument)
+            case Kind.DONE:
+                await teaching.done(services, turn)
+            case Kind.CANCEL:
+                await teaching.cancel(services, turn)
+            case Kind.CONCEPTS:
+                await library.list_concepts(services, turn)
+            case Kind.FORGET:
+                await library.forget(services, turn, intent.argument)
+            case Kind.RENAME:
+                await library.rename(services, turn, intent.argument)
+            case Kind.SHARE | Kind.UNSHARE:
+                await library.share(services, turn, intent.argument, undo=intent.kind is Kind.UNSHARE)
+            case Kind.REMEMBER:
+                await library.remember(services, turn, intent.argument)
+            case Kind.STOP:
+                await library.stop(services, turn)
+            case Kind.DRAW:
+                await asking.draw(services, turn, intent.argument)
+            case Kind.NOT_THIS:
+                await asking.not_this(services, turn, intent.argument)
+            case Kind.RECOGNISE:
+                await asking.recognise(services, turn, intent.argument)
+            case Kind.WHO:
+                if turn.chat.is_group and not message.text and not message.addressed:
+                    return
+                await asking.recognise(services, turn, intent.argument, everyone=True)
+            case Kind.ASK:
+                if not message.text.strip() and not message.photos:
+                    return
+                await asking.ask(services, turn, intent.argument)
+            case Kind.UNKNOWN_COMMAND:
+                await turn.say(f"I don't know /{intent.command}. /help shows what I can do.")
+
+    async def _pressed(self, turn: Turn, data: str) -> str | None:
+        kind, _, rest = data.partition(":")
+        try:
+            match kind:
+                case "forget":
+                    return await library.confirm_forget(self.services, turn, int(rest))
+                case "keep":
+                    return "Kept."
+                case "stop":
+                    return await library.stop_job(self.services, turn, int(rest))
+                case "fb":
+                    role, concept_id, key = rest.split(":", 2)
+                    return await asking.feedback(self.services, turn, role, int(concept_id), key)
+        except ValueError:
+            pass
+        log.warning("unknown button data %r", data)
+        return "That button has expired."

@@ -1,0 +1,81 @@
+"""What every handler of the assistant works with: the services, and the current turn."""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from personalization.protocol import ConceptRef, ModelService
+from personalization.queue import TrainingQueue
+from storage import Store
+from storage.models import Chat, Concept, User
+
+from ..settings import Settings
+from .messages import Channel, Message, Reply, SentMessage
+
+if TYPE_CHECKING:
+    from .tracking import JobTracker
+
+
+@dataclass
+class TeachingSession:
+    """A user sending photos of one concept, until /done or /cancel."""
+
+    concept_id: int
+    new_concept: bool
+    added_photo_ids: list[int] = field(default_factory=list)
+
+
+class RecentPhotos:
+    """Photos the assistant answered about, kept briefly so a ✅ / ❌ press can store them."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._photos: OrderedDict[str, bytes] = OrderedDict()
+        self._capacity = capacity
+
+    def keep(self, photo: bytes) -> str:
+        key = secrets.token_urlsafe(6)
+        self._photos[key] = photo
+        while len(self._photos) > self._capacity:
+            self._photos.popitem(last=False)
+        return key
+
+    def get(self, key: str) -> bytes | None:
+        return self._photos.get(key)
+
+
+@dataclass
+class Services:
+    store: Store
+    models: ModelService
+    queue: TrainingQueue
+    settings: Settings
+    tracker: "JobTracker"
+    sessions: dict[tuple[int, int], TeachingSession] = field(default_factory=dict)
+    recent_photos: RecentPhotos = field(default_factory=RecentPhotos)
+
+    async def concept_ref(self, concept: Concept) -> ConceptRef:
+        """A concept as a model request carries it: tokens when trained, else its description."""
+        facts = tuple(f.text for f in await self.store.list_facts(concept.id))
+        tokens = await self.store.read_tokens(concept) if concept.tokens_file else None
+        return ConceptRef(name=concept.display_name, tokens=tokens, facts=facts,
+                          description=concept.description)
+
+
+@dataclass
+class Turn:
+    """One incoming message, with the user and chat it came from."""
+
+    message: Message
+    channel: Channel
+    user: User
+    chat: Chat
+
+    @property
+    def session_key(self) -> tuple[int, int]:
+        return (self.user.id, self.chat.id)
+
+    async def say(self, text: str = "", **fields: object) -> SentMessage:
+        return await self.channel.send(Reply(text, **fields))  # type: ignore[arg-type]

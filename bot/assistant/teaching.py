@@ -1,0 +1,191 @@
+"""Teaching: /teach NAME, photos, /done (or /cancel), and the training run that follows."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from storage.errors import ConceptExists
+from storage.images import BadImage
+from storage.models import Concept
+
+from .context import Services, TeachingSession, Turn
+from .messages import Photo
+from .names import InvalidName, clean_name, normalize_name
+
+log = logging.getLogger(__name__)
+
+
+def deep_link_payload(name: str) -> str:
+    """A /start payload for "teach NAME" (Telegram allows [A-Za-z0-9_-], 64 chars)."""
+    if name.isascii() and name.replace("_", "").isalnum():
+        return f"teach_{name}"
+    return "teachb64_" + base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+
+
+def name_from_payload(payload: str) -> str | None:
+    if payload.startswith("teach_"):
+        return payload[len("teach_"):]
+    if payload.startswith("teachb64_"):
+        raw = payload[len("teachb64_"):]
+        try:
+            return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return None
+
+
+async def active_session(services: Services, turn: Turn) -> TeachingSession | None:
+    """The teaching session of this user in this chat; a concept still collecting photos
+    counts as one even after a restart (the store is the memory, not this process)."""
+    session = services.sessions.get(turn.session_key)
+    if session is not None:
+        if await services.store.get_concept(session.concept_id) is not None:
+            return session
+        del services.sessions[turn.session_key]
+    if turn.chat.is_group:
+        return None
+    collecting = [c for c in await services.store.list_concepts(turn.user.id) if c.status == "collecting"]
+    if not collecting:
+        return None
+    latest = max(collecting, key=lambda c: c.updated_at)
+    session = services.sessions[turn.session_key] = TeachingSession(latest.id, new_concept=True)
+    return session
+
+
+async def teach(services: Services, turn: Turn, raw_name: str) -> None:
+    if turn.chat.is_group:
+        link = turn.channel.private_link(deep_link_payload(raw_name)) if raw_name else None
+        await turn.say("Let's do the teaching in a private chat, so your photos stay between us."
+                       + ("" if link else " Message me directly and say /teach " + raw_name), link=link)
+        return
+    try:
+        name = clean_name(raw_name)
+    except InvalidName as reason:
+        await turn.say(str(reason))
+        return
+    store = services.store
+    concept = await store.find_concept(turn.user.id, normalize_name(name))
+    created = False
+    if concept is None:
+        if len(await store.list_concepts(turn.user.id)) >= services.settings.yo_max_concepts_per_user:
+            await turn.say(f"You already have {services.settings.yo_max_concepts_per_user} concepts, "
+                           "the most I keep. /forget one first.")
+            return
+        try:
+            concept = await store.create_concept(turn.user.id, name, normalize_name(name), services.models.model_id)
+        except ConceptExists:  # the same user, twice at once
+            concept = await store.find_concept(turn.user.id, normalize_name(name))
+            assert concept is not None
+        else:
+            created = True
+    session = TeachingSession(concept.id, new_concept=created or concept.status == "collecting")
+    services.sessions[turn.session_key] = session
+
+    if turn.message.photos:
+        added = await add_photos(services, turn, session, concept, turn.message.photos)
+        if created and added == 0:
+            # Nothing usable arrived with the command: leave no empty concept behind.
+            await store.delete_concept(concept.id)
+            del services.sessions[turn.session_key]
+            return
+        if await photo_count(services, concept) >= services.settings.yo_min_photos:
+            await done(services, turn)
+        return
+    if created:
+        await turn.say(f"Let's meet {name}! Send me {services.settings.yo_min_photos}–"
+                       f"{services.settings.yo_max_photos} photos of {name} (different places and angles help), "
+                       "then /done. /cancel stops without keeping anything.")
+    elif concept.status == "collecting":
+        have = await photo_count(services, concept)
+        await turn.say(f"Back to {concept.display_name}: I have {have} photo{'s' if have != 1 else ''} so far. "
+                       "Send more, then /done.")
+    else:
+        await turn.say(f"You already have {concept.display_name}. Send more photos of "
+                       f"{concept.display_name} and /done, and I'll refresh what I know. /cancel to stop.")
+
+
+async def photo_count(services: Services, concept: Concept) -> int:
+    return len(await services.store.list_photos(concept.id, "positive"))
+
+
+async def add_photos(services: Services, turn: Turn, session: TeachingSession, concept: Concept,
+                     photos: tuple[Photo, ...]) -> int:
+    """Store the photos that are good; tell the user about the others. Returns how many were added."""
+    store, limit = services.store, services.settings.yo_max_photos
+    have = await photo_count(services, concept)
+    problems: list[str] = []
+    added = 0
+    for number, photo in enumerate(photos, start=1):
+        if have >= limit:
+            problems.append(f"{concept.display_name} already has {limit} photos, the most I use; "
+                            "I left out the rest.")
+            break
+        try:
+            record = await store.add_photo(concept.id, photo.data, "positive", "teach")
+        except BadImage as reason:
+            label = f"Photo {number}" if len(photos) > 1 else "That photo"
+            problems.append(f"{label}: {reason}")
+            continue
+        session.added_photo_ids.append(record.id)
+        have = await photo_count(services, concept)
+        added += 1
+    lines = []
+    if added:
+        need = services.settings.yo_min_photos - have
+        more = f" {need} more, then /done." if need > 0 else " Send /done when you're ready, or more photos."
+        lines.append(f"Got {added} photo{'s' if added != 1 else ''} of {concept.display_name} "
+                     f"({have} in all).{more}")
+    lines.extend(problems)
+    await turn.say("\n".join(lines))
+    return added
+
+
+async def photos_in_session(services: Services, turn: Turn, session: TeachingSession) -> None:
+    concept = await services.store.get_concept(session.concept_id)
+    assert concept is not None
+    await add_photos(services, turn, session, concept, turn.message.photos)
+
+
+async def done(services: Services, turn: Turn) -> None:
+    session = await active_session(services, turn)
+    if session is None:
+        await turn.say("We aren't teaching anything right now. Start with /teach NAME.")
+        return
+    concept = await services.store.get_concept(session.concept_id)
+    assert concept is not None
+    have = await photo_count(services, concept)
+    if have < services.settings.yo_min_photos:
+        await turn.say(f"I need at least {services.settings.yo_min_photos} photos of {concept.display_name}; "
+                       f"I have {have}. Send {services.settings.yo_min_photos - have} more.")
+        return
+    active = await services.store.count_active_jobs(turn.user.id)
+    if active >= services.settings.yo_max_queued_jobs_per_user:
+        await turn.say(f"You have {active} training runs waiting already; I'll take this one when one finishes. "
+                       "Send /done again then.")
+        return
+    del services.sessions[turn.session_key]
+    job = await services.queue.submit(concept, notify_platform=turn.message.platform,
+                                      notify_chat_id=turn.message.chat_id,
+                                      warm_start=concept.tokens_file is not None)
+    position = await services.queue.position(job)
+    await services.tracker.track(job, turn.channel, concept.display_name, position)
+
+
+async def cancel(services: Services, turn: Turn) -> None:
+    """Undo the teaching session: a new concept disappears, added photos are removed."""
+    session = await active_session(services, turn)
+    if session is None:
+        await turn.say("Nothing to cancel.")
+        return
+    del services.sessions[turn.session_key]
+    concept = await services.store.get_concept(session.concept_id)
+    if concept is None:
+        return
+    if session.new_concept and concept.tokens_file is None:
+        await services.store.delete_concept(concept.id)
+        await turn.say(f"Stopped. I didn't keep anything of {concept.display_name}.")
+        return
+    for photo_id in session.added_photo_ids:
+        await services.store.remove_photo(photo_id)
+    await turn.say(f"Stopped. {concept.display_name} stays as it was.")

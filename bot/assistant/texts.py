@@ -1,0 +1,16 @@
+"""Longer texts the assistant sends."""
+
+HELP = """\
+I'm Yo. Show me someone or something a few times and I'll know them.
+
+Teach me: /teach Bo, then send 3–10 photos of Bo, then /done.
+Ask: "is Bo in this?" with a photo, or "what should I get Bo for his birthday?"
+Who's here: send a photo with no caption, or ask "who is in this?"
+Remember: "remember that Bo's birthday is 3 May"
+Draw: /draw Bo on a beach
+
+/concepts — what I know · /forget Bo · /rename Bo Bobby
+/share Bo — let this group use Bo · /stop — stop a training run
+/cancel — stop teaching without keeping anything"""
+
+WELCOME = "Hi! " + HELP

@@ -1,0 +1,45 @@
+"""Every setting Yo reads, from the environment or a `.env` file (see .env.example)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # The model: a Hugging Face id or a local folder, loaded with from_pretrained.
+    yo_model: str = "llava-hf/llava-1.5-7b-hf"
+    yo_data_dir: Path = Path("data")
+    # "cuda", "cuda:1", "cpu"; empty picks the GPU when there is one.
+    yo_device: str = ""
+    yo_negatives_dir: Path | None = None
+    # Load the model in 4-bit (needs bitsandbytes and a GPU).
+    yo_load_in_4bit: bool = False
+
+    telegram_bot_token: str = ""
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    yo_webhook_url: str = ""
+    yo_webhook_secret: str = ""
+    yo_webhook_listen: str = "0.0.0.0"
+    yo_webhook_port: int = 8443
+
+    discord_bot_token: str = ""
+    discord_api_url: str = ""
+    discord_gateway_url: str = ""
+    discord_message_content: bool = Field(default=False, description="use the privileged message-content intent")
+
+    yo_ray_address: str = ""
+
+    # Teaching limits.
+    yo_min_photos: int = 3
+    yo_max_photos: int = 10
+    yo_max_concepts_per_user: int = 50
+    yo_max_queued_jobs_per_user: int = 3
+
+
+def load_settings() -> Settings:
+    return Settings()

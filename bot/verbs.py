@@ -1,0 +1,111 @@
+"""The assistant's verbs without a chat: `yo teach / ask / draw / concepts / forget`.
+
+Each runs the same assistant over the same store as the chat bots, for one local user,
+and returns plain data that the command line prints (as text, or as JSON with --json).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from personalization.protocol import ModelUnavailable
+
+from .assistant import Assistant, Message, Photo
+from .assistant import asking, library
+from .assistant.context import Turn
+from .assistant.names import normalize_name
+from .console import ConsoleChannel
+
+PLATFORM = "console"
+
+
+class VerbError(Exception):
+    """The verb could not be done; str() is the one-line reason."""
+
+
+async def _turn(assistant: Assistant, user_id: str, text: str = "", photos: tuple[Photo, ...] = ()) -> Turn:
+    message = Message(PLATFORM, user_id, user_id, text=text, photos=photos)
+    channel = ConsoleChannel(assistant.services.settings.yo_data_dir / "console-out")
+    return await assistant._turn(message, channel)
+
+
+def _photos(paths: list[Path]) -> tuple[Photo, ...]:
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise VerbError(f"no such file: {missing[0]}")
+    return tuple(Photo(p.read_bytes(), p.name) for p in paths)
+
+
+async def teach(assistant: Assistant, user_id: str, name: str, photos: list[Path]) -> dict[str, Any]:
+    """Teach NAME from the photos and wait for training to end."""
+    turn = await _turn(assistant, user_id, f"/teach {name}", _photos(photos))
+    channel = turn.channel
+    assert isinstance(channel, ConsoleChannel)
+    finished = asyncio.Event()
+    outcome: dict[str, str] = {}
+
+    async def listen(event: Any) -> None:
+        if event.concept.owner_id == turn.user.id and event.kind in ("done", "failed", "cancelled"):
+            outcome["error"] = event.error or ""
+            finished.set()
+
+    assistant.services.queue.subscribe(listen)
+    await assistant.handle(turn.message, channel)
+    concept = await assistant.store.find_concept(turn.user.id, normalize_name(name))
+    if concept is None or concept.status == "collecting":
+        said = " ".join(r.text for r in channel.replies).strip()
+        if concept is not None and concept.status == "collecting":
+            await assistant.store.delete_concept(concept.id)  # a one-shot teach leaves nothing half done
+        raise VerbError(said or f"could not teach {name}")
+    await finished.wait()
+    concept = await assistant.store.get_concept(concept.id)
+    assert concept is not None
+    result = {"name": concept.display_name, "status": concept.status}
+    if outcome.get("error"):
+        result["error"] = outcome["error"]
+    return result
+
+
+async def ask(assistant: Assistant, user_id: str, text: str, image: Path | None) -> dict[str, Any]:
+    photos = _photos([image]) if image else ()
+    turn = await _turn(assistant, user_id, text, photos)
+    services = assistant.services
+    photo = asking.the_photo(turn)
+    concepts, segments = await asking.mentioned(services, turn, text)
+    refs = [await services.concept_ref(c) for c in concepts]
+    result: dict[str, Any] = {"answer": await services.models.answer(segments, refs, photo)}
+    if photo is not None:
+        candidates = [c for c in (concepts or await asking.visible(services, turn)) if c.tokens_file]
+        trained = [await services.concept_ref(c) for c in candidates]
+        found = await services.models.recognise(photo, trained) if trained else []
+        result["recognition"] = {c.display_name: {"present": r.present, "probability": r.probability}
+                                 for c, r in zip(candidates, found)}
+    return result
+
+
+async def draw(assistant: Assistant, user_id: str, text: str, out: Path) -> dict[str, Any]:
+    turn = await _turn(assistant, user_id, text)
+    drawer = getattr(assistant.services.models, "draw", None)
+    if drawer is None:
+        raise ModelUnavailable(f"the model {assistant.services.models.model_id} cannot draw")
+    concepts, segments = await asking.mentioned(assistant.services, turn, text)
+    refs = [await assistant.services.concept_ref(c) for c in concepts]
+    images = await drawer(segments, refs)
+    out.write_bytes(images[0])
+    return {"image": str(out), "concepts": [c.display_name for c in concepts]}
+
+
+async def concepts(assistant: Assistant, user_id: str) -> list[dict[str, str]]:
+    user = await assistant.store.get_or_create_user(PLATFORM, user_id)
+    return [{"name": c.display_name, "status": c.status} for c in await assistant.store.list_concepts(user.id)]
+
+
+async def forget(assistant: Assistant, user_id: str, name: str) -> dict[str, Any]:
+    turn = await _turn(assistant, user_id)
+    concept = await assistant.store.find_concept(turn.user.id, normalize_name(name))
+    if concept is None:
+        raise VerbError(f"no concept called {name}")
+    await library.confirm_forget(assistant.services, turn, concept.id)
+    return {"name": concept.display_name, "forgotten": True}

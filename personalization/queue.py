@@ -1,0 +1,229 @@
+"""The durable training queue: jobs live in the store's jobs table, this runs them.
+
+One `TrainingQueue` per bot process leases jobs from SQLite (fair across users, see
+`Store.lease_next_job`), hands each to the model service and reports what happens to
+listeners (the assistant turns events into chat messages). Because every state change
+is a row, a restart of the bot, or a worker that dies mid-job, loses nothing: leases
+that nobody renews expire and the job is run again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from storage import Store
+from storage.models import Concept, Job
+
+from .protocol import ModelService, ModelUnavailable, TrainProgress, TrainRequest, TrainingCancelled
+
+log = logging.getLogger(__name__)
+
+MAX_NEGATIVES_FROM_OTHER_CONCEPTS = 60
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    job: Job
+    concept: Concept
+    kind: str  # "queued", "started", "progress", "done", "failed", "cancelled", "retrying"
+    progress: TrainProgress | None = None
+    position: int | None = None
+    error: str | None = None
+
+
+Listener = Callable[[JobEvent], Awaitable[None]]
+
+
+@dataclass
+class _Running:
+    job: Job
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _EventToken:
+    """Adapts an asyncio.Event to the CancelToken protocol (read from any thread)."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+class TrainingQueue:
+    def __init__(self, store: Store, models: ModelService, *, negatives_dir: Path | None = None,
+                 lease_seconds: float = 60.0, poll_seconds: float = 2.0, max_queued_per_user: int = 3) -> None:
+        self.store = store
+        self.models = models
+        self.negatives_dir = negatives_dir
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.max_queued_per_user = max_queued_per_user
+        self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._listeners: list[Listener] = []
+        self._wake = asyncio.Event()
+        self._running: _Running | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the bot side's calls -------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        # This process is the only runner of the embedded default: a job still marked
+        # running was leased by a previous life of the bot that died, so run it again now
+        # rather than waiting for its lease to run out.
+        await self.store.requeue_expired(now=time.time() + self.lease_seconds * 2)
+        self._task = asyncio.create_task(self._run_forever(), name="training-queue")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def submit(self, concept: Concept, *, notify_platform: str | None = None,
+                     notify_chat_id: str | None = None, warm_start: bool = False) -> Job:
+        """Queue training for a concept (replacing a job still waiting for it)."""
+        job = await self.store.enqueue_job(concept.id, concept.owner_id, {"warm_start": warm_start},
+                                           notify_platform=notify_platform, notify_chat_id=notify_chat_id)
+        await self.store.set_concept_status(concept.id, "queued")
+        self._wake.set()
+        return job
+
+    async def cancel(self, job_id: int) -> bool:
+        """Stop a job: a queued one at once, a running one at its next training step."""
+        if self._running is not None and self._running.job.id == job_id:
+            self._running.cancel.set()
+            return True
+        job = await self.store.get_job(job_id)
+        if job is None or job.state != "queued":
+            return False
+        await self.store.cancel_job(job_id)
+        concept = await self.store.get_concept(job.concept_id)
+        if concept is not None:
+            await self._restore_status(concept)
+            await self._emit(JobEvent(job, concept, "cancelled"))
+        return True
+
+    async def position(self, job: Job) -> int:
+        return await self.store.queue_position(job.id)
+
+    # -- the runner ---------------------------------------------------------------------------
+
+    async def _run_forever(self) -> None:
+        while True:
+            try:
+                await self.store.requeue_expired()
+                job = await self.store.lease_next_job(self.worker_id, self.lease_seconds)
+            except Exception:  # a locked or broken database must not kill the runner
+                log.exception("could not lease a training job")
+                job = None
+            if job is None:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            await self._run(job)
+
+    async def _run(self, job: Job) -> None:
+        concept = await self.store.get_concept(job.concept_id)
+        if concept is None:
+            await self.store.finish_job(job.id, "cancelled", "the concept was forgotten")
+            return
+        running = self._running = _Running(job)
+        renew = asyncio.create_task(self._keep_lease(job))
+        await self.store.set_concept_status(concept.id, "training")
+        await self._emit(JobEvent(job, concept, "started"))
+        try:
+            request = await self._request_for(concept, job)
+            result = await self.models.train(request, self._progress_reporter(job, concept),
+                                             _EventToken(running.cancel))
+        except TrainingCancelled:
+            await self.store.finish_job(job.id, "cancelled")
+            await self._restore_status(concept)
+            await self._emit(JobEvent(job, concept, "cancelled"))
+        except ModelUnavailable as error:
+            # The worker died or could not load: the job is not at fault, run it again.
+            await self._retry_or_fail(job, concept, str(error))
+        except Exception as error:
+            log.exception("training job %s for concept %s failed", job.id, concept.id)
+            await self._retry_or_fail(job, concept, f"{type(error).__name__}: {error}")
+        else:
+            await self.store.save_tokens(concept.id, result.tokens, self.models.model_id)
+            await self.store.set_concept_status(concept.id, "ready")
+            await self.store.finish_job(job.id, "done")
+            done = await self.store.get_concept(concept.id) or concept
+            await self._emit(JobEvent(job, done, "done"))
+        finally:
+            renew.cancel()
+            self._running = None
+
+    async def _retry_or_fail(self, job: Job, concept: Concept, error: str) -> None:
+        current = await self.store.get_job(job.id) or job
+        if current.attempts < current.max_attempts:
+            await self.store.release_job(job.id, error)
+            await self.store.set_concept_status(concept.id, "queued")
+            await self._emit(JobEvent(current, concept, "retrying", error=error))
+        else:
+            await self.store.finish_job(job.id, "failed", error)
+            failed_status = "ready" if concept.tokens_file else "failed"
+            await self.store.set_concept_status(concept.id, failed_status, error)
+            await self._emit(JobEvent(current, concept, "failed", error=error))
+
+    async def _restore_status(self, concept: Concept) -> None:
+        """A stopped job leaves the concept as before: ready if it had tokens, else collecting."""
+        await self.store.set_concept_status(concept.id, "ready" if concept.tokens_file else "collecting")
+
+    async def _keep_lease(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            await self.store.renew_lease(job.id, self.worker_id, self.lease_seconds)
+
+    async def _request_for(self, concept: Concept, job: Job) -> TrainRequest:
+        positives = [await self.store.read_photo(p) for p in await self.store.list_photos(concept.id, "positive")]
+        negatives = [await self.store.read_photo(p) for p in await self.store.list_photos(concept.id, "negative")]
+        # The owner's other subjects are natural hard negatives (RECIPE.md section 2).
+        for other in await self.store.list_concepts(concept.owner_id):
+            if other.id == concept.id or len(negatives) >= MAX_NEGATIVES_FROM_OTHER_CONCEPTS:
+                continue
+            for photo in await self.store.list_photos(other.id, "positive"):
+                negatives.append(await self.store.read_photo(photo))
+        warm = await self.store.read_tokens(concept) if job.params.get("warm_start") else None
+        return TrainRequest(
+            name=concept.display_name, positives=positives, negatives=negatives[:MAX_NEGATIVES_FROM_OTHER_CONCEPTS],
+            negatives_dir=str(self.negatives_dir) if self.negatives_dir else None,
+            category=concept.category, warm_start=warm, seed=job.id,
+        )
+
+    def _progress_reporter(self, job: Job, concept: Concept) -> Callable[[TrainProgress], None]:
+        """Progress arrives on the event loop (the service's promise); store it and tell listeners."""
+        def report(progress: TrainProgress) -> None:
+            asyncio.get_running_loop().create_task(self._on_progress(job, concept, progress))
+        return report
+
+    async def _on_progress(self, job: Job, concept: Concept, progress: TrainProgress) -> None:
+        detail = {"epoch": progress.epoch, "epochs": progress.epochs, "loss": progress.loss,
+                  "eta_seconds": progress.eta_seconds, "stage": progress.stage}
+        await self.store.set_job_progress(job.id, progress.fraction, detail)
+        await self._emit(JobEvent(job, concept, "progress", progress=progress))
+
+    async def _emit(self, event: JobEvent) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(event)
+            except Exception:  # a chat that can't be reached must not stop training
+                log.exception("job listener failed for job %s", event.job.id)

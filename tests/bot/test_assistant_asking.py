@@ -1,0 +1,153 @@
+"""Asking, recognising, corrections, facts, the collection, and isolation between users."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bot.conftest import wait_for
+from tests.fakes.photos import BAD_NAMES, bad_inputs, photo
+
+ORANGE, BLUE, GREEN = (220, 120, 30), (20, 20, 220), (20, 200, 40)
+
+
+async def taught(person, user="ana", name="Bo", colour=ORANGE):
+    someone = person(user)
+    await someone.says(f"/teach {name}", *[photo(colour, seed=i) for i in range(3)])
+    await wait_for(lambda: any(f"{name} is ready!" in t for t in someone.channel.texts))
+    return someone
+
+
+async def test_recognise_with_a_photo_and_correct_it(assistant, person) -> None:
+    ana = await taught(person)
+    channel = await ana.says("is Bo in this?", photo(ORANGE, seed=42))
+    assert channel.last.text.startswith("Yes, Bo is in this photo")
+    await ana.presses(channel.button("Wrong"))
+    assert "this isn't Bo" in channel.last.text
+    user = await assistant.store.get_or_create_user("test", "ana")
+    [concept] = await assistant.store.list_concepts(user.id)
+    negatives = await assistant.store.list_photos(concept.id, "negative")
+    assert len(negatives) == 1 and negatives[0].source == "correction"
+
+
+async def test_that_is_not_bo_keeps_a_negative(assistant, person) -> None:
+    ana = await taught(person)
+    channel = await ana.says("that's not Bo", photo(GREEN, seed=1))
+    assert "that's not Bo" in channel.last.text
+    user = await assistant.store.get_or_create_user("test", "ana")
+    [concept] = await assistant.store.list_concepts(user.id)
+    assert len(await assistant.store.list_photos(concept.id, "negative")) == 1
+
+
+async def test_who_is_in_this_names_every_concept_present(assistant, person) -> None:
+    ana = await taught(person)
+    await ana.says("/teach Mắm", *[photo(ORANGE, seed=10 + i) for i in range(3)])
+    await wait_for(lambda: any("Mắm is ready!" in t for t in ana.channel.texts))
+    await ana.says("/teach Kiwi", *[photo(GREEN, seed=20 + i) for i in range(3)])
+    await wait_for(lambda: any("Kiwi is ready!" in t for t in ana.channel.texts))
+    channel = await ana.says("", photo(ORANGE, seed=99))  # no caption in a private chat
+    assert channel.last.text.startswith("I see Bo") and "Mắm" in channel.last.text and "Kiwi" not in channel.last.text
+
+
+async def test_questions_carry_facts_and_segments(assistant, person) -> None:
+    ana = await taught(person)
+    await ana.says("remember that Bo's birthday is 3 May")
+    assert "Noted for Bo" in ana.channel.last.text
+    channel = await ana.says("what should I buy bo for his birthday?")
+    assert channel.last.text == ("(fake answer to: what should I buy Bo for his birthday?)"
+                                 " [facts: Bo's birthday is 3 May]")
+    kind, (segments, names, with_photo) = assistant.services.models.calls[-1]
+    assert segments == ["what should I buy ", 0, " for his birthday?"] and names == ["Bo"] and not with_photo
+
+
+async def test_forget_asks_first_then_removes_everything(assistant, person) -> None:
+    ana = await taught(person)
+    channel = await ana.says("/forget Bo")
+    assert "Forget Bo?" in channel.last.text
+    await ana.presses(channel.button("Forget Bo"))
+    assert "Forgot Bo" in channel.last.text
+    data = assistant.services.settings.yo_data_dir
+    assert not [p for p in (data / "photos").rglob("*") if p.is_file()]
+    assert not [p for p in (data / "concepts").rglob("*") if p.is_file()]
+    await ana.says("/concepts")
+    assert "haven't taught me anyone" in channel.last.text
+
+
+async def test_rename_and_list(assistant, person) -> None:
+    ana = await taught(person)
+    await ana.says("/rename Bo Bobby")
+    assert ana.channel.last.text == "Bo is now called Bobby."
+    await ana.says("/concepts")
+    assert "• Bobby — ready, 3 photos" in ana.channel.last.text
+
+
+async def test_another_user_cannot_see_use_rename_or_forget(assistant, person) -> None:
+    ana = await taught(person)
+    ben = person("ben")
+    user = await assistant.store.get_or_create_user("test", "ana")
+    [bo] = await assistant.store.list_concepts(user.id)
+    for command in ("/forget Bo", "/rename Bo Bob", "/share Bo"):
+        await ben.says(command)
+    assert all("no concept called" in t or "inside the group" in t for t in ben.channel.texts)
+    # Guessing ids in button data does not help either.
+    await ben.presses(f"forget:{bo.id}")
+    await ben.presses(f"fb:n:{bo.id}:whatever")
+    assert "gone already" in ben.channel.texts[-2] and "Only the owner" in ben.channel.texts[-1]
+    await ben.says("is Bo in this?", photo(ORANGE, seed=5))
+    assert "couldn't tell whom you mean" in ben.channel.last.text
+    assert await assistant.store.get_concept(bo.id) is not None
+
+
+async def test_sharing_into_a_group(assistant, person) -> None:
+    await taught(person)
+    ana_in_group = person("ana", "group-1", group=True)
+    ben_in_group = person("ben", "group-1", group=True)
+    await ben_in_group.says("is Bo in this?", photo(ORANGE, seed=5))
+    assert "couldn't tell whom you mean" in ben_in_group.channel.last.text
+    await ana_in_group.says("/share Bo")
+    assert "Everyone here can now ask me about Bo" in ana_in_group.channel.last.text
+    await ben_in_group.says("is Bo in this?", photo(ORANGE, seed=5))
+    assert ben_in_group.channel.last.text.startswith("Yes, Bo")
+    # Shared means usable, not owned: Ben still can't forget it, and not elsewhere.
+    await ben_in_group.says("/forget Bo")
+    assert "no concept called" in ben_in_group.channel.last.text
+    ben_alone = person("ben")
+    await ben_alone.says("is Bo in this?", photo(ORANGE, seed=5))
+    assert "couldn't tell whom you mean" in ben_alone.channel.last.text
+
+
+async def test_group_messages_not_addressed_are_ignored(assistant, person) -> None:
+    ana = person("ana", "group-1", group=True)
+    channel = await ana.says("/help", addressed=False)
+    assert channel.sent == []
+
+
+@pytest.mark.parametrize("kind", list(bad_inputs()))
+async def test_bad_photos_get_a_reply_and_leave_the_store_alone(assistant, person, kind) -> None:
+    ana = person("ana")
+    before = await snapshot(assistant)
+    channel = await ana.says("/teach Bo", bad_inputs()[kind])
+    assert channel.texts and "Traceback" not in channel.last.text and "wrong on my side" not in channel.last.text
+    assert await snapshot(assistant) == before
+    channel = await ana.says("who is in this?", bad_inputs()[kind])
+    assert "wrong on my side" not in channel.last.text
+    assert await snapshot(assistant) == before
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+async def test_bad_names_get_a_reply_and_leave_the_store_alone(assistant, person, name) -> None:
+    ana = person("ana")
+    before = await snapshot(assistant)
+    channel = await ana.says(f"/teach {name}", photo(ORANGE))
+    assert channel.texts and "wrong on my side" not in channel.last.text
+    assert await snapshot(assistant) == before
+
+
+async def snapshot(assistant) -> tuple:
+    store = assistant.store
+    data = assistant.services.settings.yo_data_dir
+    files = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and p.suffix in (".png", ".jpg", ".safetensors", ".json"))
+    rows = []
+    for table in ("concepts", "photos", "facts", "jobs", "shares"):
+        async with store.db.connection.execute(f"SELECT * FROM {table}") as cursor:
+            rows.append(await cursor.fetchall())
+    return files, rows

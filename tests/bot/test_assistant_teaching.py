@@ -1,0 +1,129 @@
+"""The teaching dialogue: /teach, photos, /done, training, ready; and its undo."""
+
+from __future__ import annotations
+
+from bot.assistant import Assistant
+from tests.bot.conftest import wait_for
+from tests.fakes.photos import photo
+
+ORANGE = (220, 120, 30)
+
+
+async def concept_rows(assistant: Assistant) -> int:
+    async with assistant.store.db.connection.execute("SELECT COUNT(*) FROM concepts") as cursor:
+        return (await cursor.fetchone())[0]
+
+
+async def test_teach_photos_done_trains_and_reports_ready(assistant, person) -> None:
+    ana = person("ana")
+    channel = await ana.says("/teach Bo")
+    assert "Send me 3–10 photos of Bo" in channel.last.text
+    await ana.says("", photo(ORANGE, seed=1), photo(ORANGE, seed=2))
+    assert "Got 2 photos of Bo (2 in all). 1 more" in channel.last.text
+    await ana.says("/done")
+    assert "I need at least 3 photos of Bo" in channel.last.text
+    await ana.says("", photo(ORANGE, seed=3))
+    await ana.says("/done")
+    progress = channel.sent[-1]
+    assert progress.reply.text.startswith("Learning Bo: waiting")
+    await wait_for(lambda: any("Bo is ready!" in t for t in channel.texts))
+    assert progress.current.text == "Learning Bo: done ✅"
+    ready = next(m.reply for m in channel.sent if "Bo is ready!" in m.reply.text)
+    assert ready.images, "the ready message carries a collage of the training photos"
+    concepts = await assistant.store.list_concepts((await assistant.store.get_or_create_user("test", "ana")).id)
+    assert [(c.display_name, c.status) for c in concepts] == [("Bo", "ready")]
+
+
+async def test_teach_as_album_caption_in_one_step(assistant, person) -> None:
+    ana = person("ana")
+    channel = await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(5)])
+    assert any("Got 5 photos of Bo" in t for t in channel.texts)
+    await wait_for(lambda: any("Bo is ready!" in t for t in channel.texts))
+
+
+async def test_cancel_leaves_nothing_of_a_new_concept(assistant, person) -> None:
+    ana = person("ana")
+    await ana.says("/teach Bo")
+    await ana.says("", photo(ORANGE, seed=1))
+    channel = await ana.says("/cancel")
+    assert "didn't keep anything" in channel.last.text
+    assert await concept_rows(assistant) == 0
+    assert not list((assistant.services.settings.yo_data_dir / "photos").rglob("*.*"))
+
+
+async def test_teaching_survives_a_restart(settings, person) -> None:
+    from bot.app import build_assistant
+    from tests.bot.conftest import Person
+    from tests.fakes.models import FakeModelService
+
+    first = await build_assistant(settings, FakeModelService())
+    ana = Person(first, "ana")
+    await ana.says("/teach Bo")
+    await ana.says("", photo(ORANGE, seed=1), photo(ORANGE, seed=2))
+    await first.close()
+
+    second = await build_assistant(settings, FakeModelService())
+    second.services.queue.poll_seconds = 0.05
+    await second.start()
+    try:
+        ana = Person(second, "ana")
+        await ana.says("", photo(ORANGE, seed=3))
+        assert "Got 1 photo of Bo (3 in all)" in ana.channel.last.text
+        await ana.says("/done")
+        await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
+    finally:
+        await second.close()
+
+
+async def test_same_name_twice_offers_to_add_photos(assistant, person) -> None:
+    ana = person("ana")
+    await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
+    await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
+    channel = await ana.says("/teach bo")
+    assert "You already have Bo" in channel.last.text
+    assert await concept_rows(assistant) == 1
+
+
+async def test_two_users_same_name_are_independent(assistant, person) -> None:
+    ana, ben = person("ana"), person("ben")
+    await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
+    await ben.says("/teach Bo", *[photo((20, 20, 220), seed=i) for i in range(3)])
+    await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts)
+                   and any("Bo is ready!" in t for t in ben.channel.texts))
+    await ana.says("is Bo in this?", photo((20, 20, 220), seed=9))
+    assert ana.channel.last.text.startswith("No")
+    await ben.says("is Bo in this?", photo((20, 20, 220), seed=9))
+    assert ben.channel.last.text.startswith("Yes")
+
+
+async def test_teaching_in_a_group_sends_a_private_link(assistant, person) -> None:
+    ana = person("ana", "group-1", group=True)
+    channel = await ana.says("/teach Bo")
+    assert channel.last.link == "https://t.me/yo_test_bot?start=teach_Bo"
+    assert await concept_rows(assistant) == 0
+    # The deep link lands in the private chat and starts teaching there.
+    private = person("ana")
+    await private.says("/start teach_Bo")
+    assert "Send me 3–10 photos of Bo" in private.channel.last.text
+
+
+async def test_stop_cancels_a_running_training(settings, person) -> None:
+    from bot.app import build_assistant
+    from tests.bot.conftest import Person
+    from tests.fakes.models import FakeModelService
+
+    slow = FakeModelService(train_steps=200, step_seconds=0.05)
+    assistant = await build_assistant(settings, slow)
+    assistant.services.queue.poll_seconds = 0.05
+    await assistant.start()
+    try:
+        ana = Person(assistant, "ana")
+        await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
+        await wait_for(lambda: "%" in ana.channel.sent[-1].current.text)
+        await ana.presses(ana.channel.button("Stop"))
+        await wait_for(lambda: any("Stopped learning Bo" in t for t in ana.channel.texts))
+        user = await assistant.store.get_or_create_user("test", "ana")
+        [concept] = await assistant.store.list_concepts(user.id)
+        assert concept.status == "collecting" and concept.tokens_file is None
+    finally:
+        await assistant.close()

@@ -1,0 +1,82 @@
+"""A stand-in ModelService for tests of the assistant and the chat adapters.
+
+It does no machine learning: a photo "contains" a concept when its average colour is
+close to the average colour of that concept's training photos. That is enough to drive
+every conversation path deterministically; the real engine is tested on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Sequence
+
+from PIL import Image
+
+from personalization.protocol import (
+    CancelToken,
+    ConceptRef,
+    ProgressCallback,
+    Recognition,
+    Segments,
+    TrainProgress,
+    TrainRequest,
+    TrainResult,
+    TrainingCancelled,
+)
+
+
+def mean_colour(data: bytes) -> tuple[float, float, float]:
+    img = Image.open(io.BytesIO(data)).convert("RGB").resize((8, 8))
+    pixels = list(img.getdata())
+    return tuple(sum(p[i] for p in pixels) / len(pixels) for i in range(3))  # type: ignore[return-value]
+
+
+class FakeModelService:
+    model_id = "fake/colour-model"
+
+    def __init__(self, train_steps: int = 4, step_seconds: float = 0.0) -> None:
+        self.train_steps = train_steps
+        self.step_seconds = step_seconds
+        self.calls: list[tuple[str, object]] = []
+        self.trained: list[TrainRequest] = []
+
+    async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
+        self.calls.append(("recognise", [c.name for c in concepts]))
+        colour = mean_colour(photo)
+        out = []
+        for concept in concepts:
+            ref = json.loads(concept.tokens or concept.prototype or b'{"colour": [0, 0, 0]}')["colour"]
+            distance = sum((a - b) ** 2 for a, b in zip(colour, ref)) ** 0.5
+            probability = max(0.0, 1.0 - distance / 100.0)
+            out.append(Recognition(present=probability >= 0.5, probability=probability))
+        return out
+
+    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
+        self.calls.append(("answer", (question, [c.name for c in concepts], photo is not None)))
+        text = "".join(concepts[s].name if isinstance(s, int) else s for s in question)
+        facts = " ".join(f for c in concepts for f in c.facts)
+        return f"(fake answer to: {text})" + (f" [facts: {facts}]" if facts else "")
+
+    async def describe(self, photos: Sequence[bytes]) -> str:
+        self.calls.append(("describe", len(photos)))
+        return "a subject of one colour"
+
+    async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
+                    cancel: CancelToken | None = None) -> TrainResult:
+        self.trained.append(request)
+        for step in range(1, self.train_steps + 1):
+            if cancel is not None and cancel.is_set():
+                raise TrainingCancelled()
+            await asyncio.sleep(self.step_seconds)
+            if progress:
+                progress(TrainProgress(stage="training", epoch=step, epochs=self.train_steps,
+                                       step=step, steps=self.train_steps, loss=1.0 / step))
+        colours = [mean_colour(p) for p in request.positives]
+        avg = [sum(c[i] for c in colours) / len(colours) for i in range(3)]
+        return TrainResult(tokens=json.dumps({"colour": avg}).encode(), train_accuracy=1.0,
+                           epochs_run=self.train_steps)
+
+    async def close(self) -> None:
+        return None
