@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 from personalization.availability import SMOKE_HINT, problems
-from personalization.protocol import ModelService
-from personalization.service import LocalModelService
+from personalization.protocol import ModelService, ModelUnavailable
+from personalization.client import WorkerProcessService
 from storage import Store
 
 from .assistant import Assistant
@@ -35,14 +35,14 @@ def smoke_model(data_dir: Path) -> Path:
 
 def model_service(settings: Settings, *, smoke: bool = False) -> ModelService:
     if smoke:
-        return LocalModelService(str(smoke_model(settings.yo_data_dir)), device="cpu", label=SMOKE_LABEL)
+        return WorkerProcessService(str(smoke_model(settings.yo_data_dir)), device="cpu", label=SMOKE_LABEL)
     errors, warnings = problems(settings.yo_model, settings.yo_device)
     for warning in warnings:
         log.warning(warning)
     if errors:
         raise ModelNotReady("\n".join(errors + [SMOKE_HINT]))
-    return LocalModelService(settings.yo_model, device=settings.yo_device or None,
-                             load_in_4bit=settings.yo_load_in_4bit)
+    return WorkerProcessService(settings.yo_model, device=settings.yo_device or None,
+                                load_in_4bit=settings.yo_load_in_4bit)
 
 
 async def build_assistant(settings: Settings, models: ModelService | None = None, *,
@@ -56,6 +56,14 @@ async def build_assistant(settings: Settings, models: ModelService | None = None
 async def run(settings: Settings, *, smoke: bool = False) -> None:
     """Every configured transport until interrupted; the terminal chat when none is."""
     assistant = await build_assistant(settings, smoke=smoke)
+    models = assistant.services.models
+    if isinstance(models, WorkerProcessService):
+        log.warning("loading %s…", models.model_id)
+        try:
+            await models.start()  # load now: a model that can't load should say so before users ask
+        except ModelUnavailable as reason:
+            await assistant.close()
+            raise ModelNotReady(f"{reason}\n{SMOKE_HINT}") from reason
     await assistant.start()
     try:
         transports = []

@@ -1,0 +1,73 @@
+"""The personalization engine: a frozen multimodal model plus concepts learned as a few tokens.
+
+    engine = Engine.load("llava-hf/llava-1.5-7b-hf")          # or a folder from `yo tiny-model`
+    result = engine.train(TrainRequest(name="Bo", positives=[...]))
+    bo = ConceptRef(name="Bo", tokens=result.tokens)
+    engine.recognise(photo, [bo])                              # -> [Recognition(present, probability)]
+    engine.answer(["What colour is ", 0, "?"], [bo])          # -> "Bo is brown."
+
+Synchronous PyTorch; the model worker calls it from one thread at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..protocol import (CancelToken, ConceptRef, ProgressCallback, Recognition, Segments, TrainRequest,
+                        TrainResult)
+from .backends import Backend, load_backend
+from .concept import Concept, ConceptMismatch
+from .inference import Inference, open_photo
+from .negatives import NegativePool
+from .trainer import TrainConfig, train_concept
+
+
+class Engine:
+    def __init__(self, backend: Backend, config: TrainConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or TrainConfig()
+        self.inference = Inference(backend)
+        self.negative_pool = NegativePool(backend)  # everyday photos' features, computed once per folder
+
+    @classmethod
+    def load(cls, model_id_or_path: str, device: str | None = None, load_in_4bit: bool = False,
+             n_slots: int = 8, k: int = 16, config: TrainConfig | None = None) -> "Engine":
+        backend = load_backend(str(model_id_or_path), device=device, load_in_4bit=load_in_4bit,
+                               n_slots=n_slots, k=k)
+        return cls(backend, config)
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> TrainResult:
+        return train_concept(self, request, progress=progress, cancel=cancel)
+
+    def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
+        return self.recognise_batch([(photo, concepts)])[0]
+
+    def recognise_batch(self, requests: Sequence[tuple[bytes, Sequence[ConceptRef]]]) -> list[list[Recognition]]:
+        return self.inference.recognise_batch(requests)
+
+    def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
+        return self.answer_batch([(question, concepts, photo)])[0]
+
+    def answer_batch(self, requests: Sequence[tuple[Segments, Sequence[ConceptRef], bytes | None]]) -> list[str]:
+        return self.inference.answer_batch(requests)
+
+    def describe(self, photos: Sequence[bytes]) -> str:
+        return self.inference.describe(photos)
+
+    def image_features(self, photos: Sequence[bytes]) -> torch.Tensor:
+        """Pooled, L2-normalised vision features [n, d] of the base model's own vision tower."""
+        return self.backend.image_features([open_photo(p) for p in photos])
+
+    def load_concept(self, data: bytes) -> Concept:
+        """A concept file, checked against this base model (raises ConceptMismatch)."""
+        return Concept.from_bytes(data, self.backend.fingerprint, self.model_id)
+
+
+__all__ = ["Engine", "TrainConfig", "Concept", "ConceptMismatch"]

@@ -28,9 +28,8 @@ from personalization.protocol import (
 
 
 def mean_colour(data: bytes) -> tuple[float, float, float]:
-    img = Image.open(io.BytesIO(data)).convert("RGB").resize((8, 8))
-    pixels = list(img.getdata())
-    return tuple(sum(p[i] for p in pixels) / len(pixels) for i in range(3))  # type: ignore[return-value]
+    pixel = Image.open(io.BytesIO(data)).convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    return tuple(float(c) for c in pixel)  # type: ignore[union-attr, return-value]
 
 
 class FakeModelService:

@@ -1,0 +1,258 @@
+"""The Discord client: gateway events and slash commands in, the assistant's answers out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Protocol, Sequence
+
+import discord
+from discord import app_commands
+
+from bot.assistant.messages import ButtonPress, Channel, Message, Reply
+
+from . import endpoints
+from .buttons import AssistantButton
+from .inbound import PLATFORM, chat_id, read_photos, to_message
+from .outbound import DM_FILESIZE_LIMIT, NO_MENTIONS, DiscordChannel, EditGate, InteractionChannel
+
+log = logging.getLogger(__name__)
+
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
+
+class AssistantLike(Protocol):
+    async def handle(self, message: Message, channel: Channel) -> None: ...
+
+    async def press(self, press: ButtonPress, channel: Channel) -> None: ...
+
+    def register_notifier(self, platform: str, open_channel: Callable[[str], Awaitable[Channel]]) -> None: ...
+
+
+def intents_for(message_content: bool) -> discord.Intents:
+    """Servers (channels, upload limits), messages in servers and DMs; the privileged
+    message-content intent only when asked for. Without it Discord still delivers the text
+    and attachments of DMs and of messages that mention the bot, which is all Yo needs."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = message_content
+    return intents
+
+
+class YoClient(discord.Client):
+    def __init__(self, assistant: AssistantLike, *, message_content: bool = False, api_url: str = "",
+                 gateway_url: str = "", sync_commands: bool = True, **options: Any) -> None:
+        intents = intents_for(message_content)
+        options.setdefault("allowed_mentions", NO_MENTIONS)
+        options.setdefault("chunk_guilds_at_startup", False)
+        options.setdefault("member_cache_flags", discord.MemberCacheFlags.from_intents(intents))
+        super().__init__(intents=intents, **options)
+        self.assistant = assistant
+        self.api_url = api_url
+        self.gateway_url = gateway_url
+        self.sync_commands = sync_commands
+        # Slash commands work in servers and in DMs with the bot (not in group DMs), for the
+        # bot as installed into a server.
+        self.tree = app_commands.CommandTree(
+            self, allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=False),
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=False))
+        self.gate = EditGate()
+        self._last_channel: dict[int, int] = {}  # guild id → the channel Yo last answered in there
+        self._restore_endpoints: Callable[[], None] | None = None
+        add_commands(self.tree)
+
+    # ---- connecting -------------------------------------------------------------------------
+
+    async def login(self, token: str) -> None:
+        if self.api_url or self.gateway_url:
+            self._restore_endpoints = endpoints.point_at(self.api_url, self.gateway_url)
+        await super().login(token)
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(AssistantButton)
+        if self.api_url and not self.gateway_url:
+            # A self-hosted API names its own gateway, as Discord's does, in GET /gateway/bot.
+            _, url, _ = await self.http.get_bot_gateway()
+            endpoints.use_gateway(url)
+        if self.sync_commands:
+            try:
+                await self.tree.sync()
+            except discord.HTTPException:
+                log.exception("could not register the slash commands; mentions and DMs still work")
+        self.assistant.register_notifier(PLATFORM, self.open_channel)
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            if self._restore_endpoints is not None:
+                self._restore_endpoints()
+                self._restore_endpoints = None
+
+    async def on_ready(self) -> None:
+        log.info("Discord: logged in as %s (%s), in %d servers", self.user, getattr(self.user, "id", "?"),
+                 len(self.guilds))
+
+    # ---- channels -----------------------------------------------------------------------------
+
+    def channel_for(self, channel: discord.abc.Messageable, channel_id: int, guild: discord.Guild | None,
+                    reply_to: discord.Message | None = None) -> DiscordChannel:
+        limit = guild.filesize_limit if guild is not None else DM_FILESIZE_LIMIT
+        if guild is not None:
+            self._last_channel[guild.id] = channel_id
+        return DiscordChannel(channel, channel_id, gate=self.gate, filesize_limit=limit, reply_to=reply_to)
+
+    def interaction_channel(self, interaction: discord.Interaction[Any]) -> InteractionChannel:
+        channel_id = interaction.channel_id or 0
+        raw = interaction.channel
+        target: discord.abc.Messageable = (raw if isinstance(raw, discord.abc.Messageable)
+                                           else self.get_partial_messageable(channel_id, guild_id=interaction.guild_id))
+        fallback = self.channel_for(target, channel_id, interaction.guild)
+        return InteractionChannel(interaction, fallback, gate=self.gate)
+
+    async def open_channel(self, chat: str) -> Channel:
+        """A channel for the assistant to write to later: a DM channel, or for a server the
+        channel Yo last spoke in there (else its system channel, else one it may write in)."""
+        ident = int(chat)
+        guild = self.get_guild(ident)
+        if guild is None:
+            channel = self.get_channel(ident) or self.get_partial_messageable(ident)
+            return self.channel_for(channel, ident, None)  # type: ignore[arg-type]
+        candidates: list[Any] = [guild.get_channel_or_thread(self._last_channel.get(guild.id, 0)),
+                                 guild.system_channel, *guild.text_channels]
+        me = guild.me
+        for candidate in candidates:
+            if candidate is not None and (me is None or candidate.permissions_for(me).send_messages):
+                return self.channel_for(candidate, candidate.id, guild)
+        raise LookupError(f"no channel Yo may write in, in server {guild.id}")
+
+    # ---- messages -----------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.user is None or message.author.id == self.user.id:
+            return
+        try:
+            translated = await to_message(message, self.user.id)
+            if translated is None:
+                return
+            incoming, problems = translated
+            channel = self.channel_for(message.channel, message.channel.id, message.guild, reply_to=message)
+            if problems:
+                await channel.send(Reply("\n".join(problems)))
+                if not incoming.photos and message.attachments:
+                    return  # nothing usable came: don't act on the words alone ("this is Bo" without Bo)
+            await self.assistant.handle(incoming, channel)
+        except Exception:
+            log.exception("failed on Discord message %s in %s", message.id, message.channel.id)
+            await self._apologise(message.channel)
+
+    async def _apologise(self, channel: discord.abc.Messageable) -> None:
+        try:
+            await channel.send(SORRY, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            pass
+
+    # ---- slash commands and buttons ----------------------------------------------------------------
+
+    async def run_command(self, interaction: discord.Interaction[Any], text: str,
+                          attachments: Sequence[discord.Attachment] = ()) -> None:
+        """A slash command as the assistant's text form ("/teach Bo" with photos): defer at once
+        (Discord allows 3 seconds), then answer in follow-ups."""
+        await interaction.response.defer(thinking=True)
+        channel = self.interaction_channel(interaction)
+        try:
+            photos = await read_photos(attachments)
+            if photos.problems:
+                await channel.send(Reply("\n".join(photos.problems)))
+            if not (attachments and not photos.photos):
+                user = interaction.user
+                incoming = Message(
+                    platform=PLATFORM, user_id=str(user.id),
+                    chat_id=chat_id(interaction.guild_id, interaction.channel_id or 0),
+                    is_group=interaction.guild_id is not None, text=text, photos=tuple(photos.photos),
+                    addressed=True, user_name=user.display_name,
+                    chat_title=interaction.guild.name if interaction.guild else None,
+                    message_id=str(interaction.id))
+                await self.assistant.handle(incoming, channel)
+        except Exception:
+            log.exception("failed on /%s from %s", text.split()[0] if text else "?", interaction.user.id)
+            await channel.send(Reply(SORRY))
+        finally:
+            await channel.finish()
+
+    async def on_assistant_button(self, interaction: discord.Interaction[Any], data: str) -> None:
+        await interaction.response.defer()  # acknowledged; the answer comes as a new message
+        channel = self.interaction_channel(interaction)
+        user = interaction.user
+        press = ButtonPress(platform=PLATFORM, user_id=str(user.id),
+                            chat_id=chat_id(interaction.guild_id, interaction.channel_id or 0), data=data,
+                            is_group=interaction.guild_id is not None, user_name=user.display_name)
+        try:
+            await self.assistant.press(press, channel)
+        except Exception:
+            log.exception("failed on button %r from %s", data, user.id)
+            await channel.send(Reply(SORRY))
+
+
+def _client(interaction: discord.Interaction[Any]) -> YoClient:
+    client = interaction.client
+    assert isinstance(client, YoClient)
+    return client
+
+
+def add_commands(tree: app_commands.CommandTree[Any]) -> None:
+    """Slash commands, each the assistant's text command of the same name."""
+
+    def command(name: str, description: str) -> Callable[[Any], Any]:
+        return tree.command(name=name, description=description)
+
+    @command("teach", "Teach me someone or something from photos")
+    @app_commands.describe(name="What to call them, e.g. Bo", photo1="A photo of them", photo2="Another photo",
+                           photo3="Another photo", photo4="Another photo", photo5="Another photo")
+    async def teach(interaction: discord.Interaction[Any], name: str, photo1: discord.Attachment | None = None,
+                    photo2: discord.Attachment | None = None, photo3: discord.Attachment | None = None,
+                    photo4: discord.Attachment | None = None, photo5: discord.Attachment | None = None) -> None:
+        photos = [p for p in (photo1, photo2, photo3, photo4, photo5) if p is not None]
+        await _client(interaction).run_command(interaction, f"/teach {name}", photos)
+
+    @command("done", "Finish sending photos and start learning")
+    async def done(interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).run_command(interaction, "/done")
+
+    @command("cancel", "Stop teaching without keeping anything")
+    async def cancel(interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).run_command(interaction, "/cancel")
+
+    @command("ask", "Ask me something, about a photo or about someone I know")
+    @app_commands.describe(text="Your question, e.g. is Bo in this?", photo="A photo to ask about")
+    async def ask(interaction: discord.Interaction[Any], text: str, photo: discord.Attachment | None = None) -> None:
+        await _client(interaction).run_command(interaction, text, [photo] if photo else [])
+
+    @command("draw", "Draw a picture, e.g. Bo on a beach")
+    @app_commands.describe(text="What to draw")
+    async def draw(interaction: discord.Interaction[Any], text: str) -> None:
+        await _client(interaction).run_command(interaction, f"/draw {text}")
+
+    @command("concepts", "Who and what I know")
+    async def concepts(interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).run_command(interaction, "/concepts")
+
+    @command("forget", "Forget one of yours: its photos, learned tokens and notes")
+    @app_commands.describe(name="Which one")
+    async def forget(interaction: discord.Interaction[Any], name: str) -> None:
+        await _client(interaction).run_command(interaction, f"/forget {name}")
+
+    @command("share", "Let everyone in this server ask me about one of yours")
+    @app_commands.describe(name="Which one")
+    async def share(interaction: discord.Interaction[Any], name: str) -> None:
+        await _client(interaction).run_command(interaction, f"/share {name}")
+
+    @command("unshare", "Make one of yours private again in this server")
+    @app_commands.describe(name="Which one")
+    async def unshare(interaction: discord.Interaction[Any], name: str) -> None:
+        await _client(interaction).run_command(interaction, f"/unshare {name}")
+
+    @command("help", "What I can do")
+    async def help_(interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).run_command(interaction, "/help")

@@ -1,0 +1,118 @@
+"""The LLaVA family (LLaVA-1.5 tested; LLaVA-NeXT / OneVision go through the same calls).
+
+The model is loaded once with `from_pretrained`, frozen (`requires_grad_(False)`, eval),
+and driven below the level of its `forward`: the engine builds `inputs_embeds` itself
+(slot vectors + precomputed image tokens) and asks the language model for hidden states,
+so images are encoded once per photo and logits are computed only where they are read.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import torch
+from PIL import Image
+
+from ..concept import fingerprint
+from ..prompts import ChatFormat, Tokens
+from ..slots import SlotPool
+from .base import Backend, ImageEncoding
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str | None) -> torch.device:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def quantization_config(device: torch.device) -> object:
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RuntimeError("4-bit loading needs bitsandbytes: pip install 'yo[quantization]'")
+    if device.type != "cuda":
+        raise RuntimeError("4-bit loading needs a CUDA GPU; on a CPU load the model without it")
+    from transformers import BitsAndBytesConfig
+
+    # The vision tower and projector are small and precision-sensitive: only the language model is quantised.
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+                              llm_int8_skip_modules=["vision_tower", "multi_modal_projector", "lm_head"])
+
+
+class LlavaBackend(Backend):
+    @classmethod
+    def load(cls, model_id: str, device: str | None = None, load_in_4bit: bool = False,
+             n_slots: int = 8, k: int = 16) -> "LlavaBackend":
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self = cls()
+        self.model_id = model_id
+        self.device = pick_device(device)
+        self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        kwargs: dict[str, object] = {"dtype": self.dtype}
+        if load_in_4bit:
+            kwargs["quantization_config"] = quantization_config(self.device)
+            kwargs["device_map"] = {"": self.device.index or 0}
+        self.model = AutoModelForImageTextToText.from_pretrained(model_id, **kwargs)
+        if not load_in_4bit:
+            self.model.to(self.device)
+        self.model.requires_grad_(False).eval()
+        self.processor = AutoProcessor.from_pretrained(model_id)
+        self.fingerprint = fingerprint(self.model)  # before the slot rows exist: they are ours, not the model's
+        self.slots = SlotPool.install(self.model, self.processor.tokenizer, n_slots=n_slots, k=k)
+        self.model.requires_grad_(False)  # the resized tables too
+        self.chat = ChatFormat.from_processor(self.processor)
+        self.tokens = Tokens(self.processor.tokenizer, self.chat, self.model.config.image_token_id)
+        return self
+
+    # -- vision --------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_images(self, images: list[Image.Image]) -> ImageEncoding:
+        inputs = self.processor.image_processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
+        pixels = inputs["pixel_values"].to(self.device, self.model.model.vision_tower.dtype)
+        if "image_sizes" not in inputs:  # LLaVA-1.5: one fixed-size crop per image, all in one batch
+            return self._encode(pixels, None)
+        # Any-resolution models (NeXT, OneVision) tile each image differently: one at a time.
+        parts = [self._encode(pixels[i:i + 1], inputs["image_sizes"][i:i + 1]) for i in range(len(images))]
+        return ImageEncoding([p.tokens[0] for p in parts], torch.cat([p.pooled for p in parts]))
+
+    def _encode(self, pixels: torch.Tensor, sizes: torch.Tensor | None) -> ImageEncoding:
+        extra = {} if sizes is None else {"image_sizes": sizes}
+        out = self.model.model.get_image_features(pixel_values=pixels, return_dict=True, **extra)
+        tokens = out.pooler_output
+        if isinstance(tokens, torch.Tensor):  # packed any-resolution features of the one image
+            tokens = [tokens.reshape(-1, tokens.shape[-1])]
+        last = out.last_hidden_state
+        if sizes is not None:
+            last = last[:1]  # the first tile is the whole image, resized
+        tower = self.model.model.vision_tower
+        vision_config = self.model.config.vision_config
+        post = getattr(getattr(tower, "vision_model", tower), "post_layernorm", None)
+        if vision_config.model_type.startswith("clip") and post is not None:
+            pooled = post(last[:, 0])  # CLIP's own image embedding: the class token
+        else:
+            pooled = last.mean(1)
+        pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+        return ImageEncoding([t.to(self.dtype) for t in tokens], pooled)
+
+    # -- language model -----------------------------------------------------------------------
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(input_ids)
+
+    def hidden_states(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                      position_ids: torch.Tensor) -> torch.Tensor:
+        out = self.model.model.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                              position_ids=position_ids, use_cache=False)
+        return out.last_hidden_state
+
+    def logits(self, hidden: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return self.model.lm_head.logits(hidden, rows)
+
+    @torch.no_grad()
+    def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                 max_new_tokens: int) -> torch.Tensor:
+        stop = [self.tokens.eos_id] + ([self.tokens.answer_end[0]] if self.tokens.answer_end else [])
+        return self.model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                   max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                   pad_token_id=self.tokens.pad_id, eos_token_id=sorted(set(stop)))

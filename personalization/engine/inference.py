@@ -1,0 +1,182 @@
+"""Recognise, answer and describe with any mix of concepts, many requests per forward pass.
+
+Each concept of a request takes slot i (its position in the request's list) in that
+request's batch row; a concept still without tokens falls back to its description as
+plain text. Photos are decoded and encoded once per distinct photo.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from PIL import Image
+
+from ..protocol import ConceptRef, Recognition, Segments
+from . import phrasings
+from .backends.base import Backend
+from .batch import Branch, Row, hidden_states, pack, yes_probability
+from .concept import Concept
+from .prompts import Piece, concept_prompt, fill, join_turn, merge
+
+Vectors = tuple[torch.Tensor, torch.Tensor]
+RECOGNITION_QUESTION = phrasings.RECOGNITION_QUESTIONS[0]
+
+
+def open_photo(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+@dataclass
+class Subject:
+    name: str
+    who: Piece  # how the subject is written: its identifier token, or its name as text
+    prompt: list[Piece]  # "<bo> is <t0>...<t15>." / "Bo is a small brown dog." / nothing
+    vectors: Vectors | None
+
+
+@dataclass
+class Prompt:
+    """One generation request: ids up to the generation prompt, its image and its concepts."""
+
+    ids: list[int]
+    image: torch.Tensor | None
+    vectors: list[Vectors | None]
+    names: dict[int, str]
+
+
+class Inference:
+    def __init__(self, backend: Backend, batch_size: int = 16, max_new_tokens: int = 96) -> None:
+        self.backend, self.batch_size, self.max_new_tokens = backend, batch_size, max_new_tokens
+
+    # -- concepts ----------------------------------------------------------------------------
+
+    def subjects(self, concepts: Sequence[ConceptRef]) -> list[Subject]:
+        backend, out = self.backend, []
+        for slot, ref in enumerate(concepts):
+            if ref.tokens is not None:
+                concept = Concept.from_bytes(ref.tokens, backend.fingerprint, backend.model_id)
+                ids = backend.slots.ids(slot, concept.k)
+                out.append(Subject(ref.name, (ids.identifier,), concept_prompt(ids.identifier, ids.latents),
+                                   concept.as_slot(backend.device, backend.dtype)))
+            else:
+                prompt = fill(phrasings.DESCRIPTION_PROMPT.replace("{description}", ref.description.rstrip(".")),
+                              ref.name) if ref.description else []
+                out.append(Subject(ref.name, ref.name, prompt, None))
+        return out
+
+    @staticmethod
+    def facts(subject: Subject, facts: Sequence[str]) -> list[Piece]:
+        """The user's sentences about a subject, its name written as its identifier."""
+        pattern = re.compile(rf"(?<!\w){re.escape(subject.name)}(?!\w)", re.IGNORECASE) if subject.name else None
+        pieces: list[Piece] = []
+        for fact in facts:
+            fact = fact.strip()
+            if not fact:
+                continue
+            fact = fact if fact[-1] in ".!?" else fact + "."
+            parts = pattern.split(fact) if pattern else [fact]
+            sentence: list[Piece] = [parts[0]]
+            for part in parts[1:]:
+                sentence += [subject.who, part]
+            pieces += ([" "] if pieces else []) + sentence
+        return merge(pieces)
+
+    # -- photos ------------------------------------------------------------------------------
+
+    def image_tokens(self, photos: Sequence[bytes]) -> list[torch.Tensor]:
+        """Language-model image tokens per photo; each distinct photo is encoded once."""
+        distinct = list(dict.fromkeys(photos))
+        encoded: dict[bytes, torch.Tensor] = {}
+        for i in range(0, len(distinct), self.batch_size):
+            chunk = distinct[i:i + self.batch_size]
+            encoding = self.backend.encode_images([open_photo(p) for p in chunk])
+            encoded.update(zip(chunk, encoding.tokens))
+        return [encoded[p] for p in photos]
+
+    # -- recognition -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def recognise_batch(self, requests: Sequence[tuple[bytes, Sequence[ConceptRef]]]) -> list[list[Recognition]]:
+        tokens = self.backend.tokens
+        images = self.image_tokens([photo for photo, _ in requests])
+        rows: list[Row] = []
+        vectors: list[list[Vectors | None]] = []
+        for (_, concepts), image in zip(requests, images):
+            subjects = self.subjects(concepts)
+            if not subjects:
+                continue
+            branches = [Branch(tokens.ask(join_turn([s.prompt], fill(RECOGNITION_QUESTION, s.who))))
+                        for s in subjects]
+            rows.append(Row(tokens.prefix(len(image)), image, branches))
+            vectors.append([s.vectors for s in subjects])
+        probabilities = iter(self.yes_probabilities(rows, vectors).tolist())
+        return [[Recognition(present=p >= 0.5, probability=p) for p in (next(probabilities) for _ in concepts)]
+                for _, concepts in requests]
+
+    def yes_probabilities(self, rows: list[Row], vectors: list[list[Vectors | None]]) -> torch.Tensor:
+        """P(yes) of every branch of every row, `batch_size` rows per forward pass."""
+        backend, out = self.backend, []
+        for i in range(0, len(rows), self.batch_size):
+            chunk = rows[i:i + self.batch_size]
+            packed = pack(chunk, backend.tokens.pad_id, backend.tokens.image_token_id, backend.device, backend.dtype)
+            with backend.slots.bind(*backend.slots.pack(vectors[i:i + self.batch_size], backend.device,
+                                                        backend.dtype)):
+                out.append(yes_probability(backend, packed, hidden_states(backend, packed)).cpu())
+        return torch.cat(out) if out else torch.zeros(0)
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def answer_batch(self, requests: Sequence[tuple[Segments, Sequence[ConceptRef], bytes | None]]) -> list[str]:
+        tokens = self.backend.tokens
+        photos = [photo for _, _, photo in requests if photo is not None]
+        images = iter(self.image_tokens(photos))
+        prompts: list[Prompt] = []
+        for question, concepts, photo in requests:
+            subjects = self.subjects(concepts)
+            context = [part for s, ref in zip(subjects, concepts) for part in (s.prompt, self.facts(s, ref.facts))]
+            asked: list[Piece] = []
+            for segment in question:
+                if isinstance(segment, int) and not 0 <= segment < len(subjects):
+                    raise ValueError(f"the question names concept {segment}, but only {len(subjects)} were given")
+                asked.append(subjects[segment].who if isinstance(segment, int) else segment)
+            image = next(images) if photo is not None else None
+            ids = (tokens.prefix(None if image is None else len(image))
+                   + tokens.pieces(join_turn(context, asked)) + tokens.assistant_start)
+            names = {s.who[0]: s.name for s in subjects if isinstance(s.who, tuple)}
+            prompts.append(Prompt(ids, image, [s.vectors for s in subjects], names))
+        return self.generate(prompts)
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[str]:
+        """Greedy answers, `batch_size` prompts at a time, left-padded, concepts bound per row."""
+        backend, tokens, out = self.backend, self.backend.tokens, []
+        for i in range(0, len(prompts), self.batch_size):
+            chunk = prompts[i:i + self.batch_size]
+            width = max(len(p.ids) for p in chunk)
+            ids = torch.tensor([[tokens.pad_id] * (width - len(p.ids)) + p.ids for p in chunk], device=backend.device)
+            mask = torch.tensor([[0] * (width - len(p.ids)) + [1] * len(p.ids) for p in chunk], device=backend.device)
+            images = [p.image for p in chunk if p.image is not None]
+            with backend.slots.bind(*backend.slots.pack([p.vectors for p in chunk], backend.device, backend.dtype)):
+                embeds = backend.embed(ids)
+                if images:
+                    where = (ids == tokens.image_token_id) & (mask == 1)
+                    embeds = embeds.masked_scatter(where[..., None], torch.cat(images).to(embeds.dtype))
+                generated = backend.generate(embeds, mask, max_new_tokens or self.max_new_tokens)
+            out += [tokens.decode(row.tolist(), p.names) for row, p in zip(generated, chunk)]
+        return out
+
+    def describe(self, photos: Sequence[bytes]) -> str:
+        """One short sentence about the subject of the most typical photo."""
+        if not photos:
+            return ""
+        features = self.backend.image_features([open_photo(p) for p in photos])
+        typical = int((features @ features.mean(0)).argmax())
+        image = self.image_tokens([photos[typical]])[0]
+        tokens = self.backend.tokens
+        ids = tokens.prefix(len(image)) + tokens.user(phrasings.DESCRIBE_QUESTION) + tokens.assistant_start
+        text = self.generate([Prompt(ids, image, [], {})], max_new_tokens=48)[0]
+        return text.split("\n")[0].strip()

@@ -1,0 +1,239 @@
+"""Train one concept: k+1 input vectors and one output vector, the model frozen (RECIPE §3).
+
+Read top to bottom: prepare (photos, negatives, image tokens, attribute QA), then the loop
+(AdamW on the concept's vectors only, loss on answer tokens only), measuring recognition
+on the training photos after every epoch and keeping the best epoch.
+
+Speed choices, and what each buys:
+- vision tower + projector run once per training photo (and once per mirror image), not
+  once per step: they are frozen, so their output never changes;
+- several questions about one photo share one sequence (batch.py): the image's tokens
+  go through the language model once per photo per step, not once per question;
+- padded batches of several examples per step instead of batch 1;
+- logits only at answer positions: the vocabulary projection is skipped for image tokens;
+- the concept's vectors live outside the model: no full-table gradients, no copying the
+  other rows back after each step;
+- bf16 autocast on GPU; early stop once training recognition is perfect for a while.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import torch
+from PIL import Image, ImageOps
+
+from ..protocol import CancelToken, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
+from . import data, negatives
+from .batch import Branch, Row, answer_loss, hidden_states, pack, yes_probability
+from .concept import Concept
+from .inference import Prompt, open_photo
+from .prompts import concept_prompt, continue_turn, fill
+
+if TYPE_CHECKING:
+    from . import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 15
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 1e-2
+    k: int = 16  # latent tokens (at most the engine's slot width)
+    batch_size: int = 8  # examples per step
+    hard_per_positive: int = 30  # top similar everyday photos per positive (paper: 100-200 in all)
+    easy_negatives: int = 50  # random everyday photos (paper: about 100)
+    positive_turns: int | None = None  # questions per positive photo per epoch; None: as many "yes" as "no"
+    negative_turns: int = 1
+    qa_per_photo: int = 10  # attribute questions asked of the base model per positive photo
+    qa_answer_tokens: int = 40
+    flip: bool = True  # random horizontal flips of the positives (mirror images encoded once, up front)
+    flip_negatives: bool = False  # doubles the negatives' vision cost and memory for little gain
+    patience: int = 2  # stop after this many epochs in a row at perfect training recognition
+
+
+class ImageBank:
+    """LM image tokens of every training photo (and mirror image), computed once."""
+
+    def __init__(self, engine: "Engine", images: list[Image.Image], mirrored: list[bool]) -> None:
+        keys = [(i, False) for i in range(len(images))] + [(i, True) for i, m in enumerate(mirrored) if m]
+        pictures = [ImageOps.mirror(images[i]) if flip else images[i] for i, flip in keys]
+        self.tokens: dict[tuple[int, bool], torch.Tensor] = {}
+        step = engine.inference.batch_size
+        for start in range(0, len(keys), step):
+            encoded = engine.backend.encode_images(pictures[start:start + step])
+            self.tokens.update(zip(keys[start:start + step], encoded.tokens))
+
+    def get(self, index: int, flip: bool) -> torch.Tensor:
+        return self.tokens.get((index, flip), self.tokens[(index, False)])
+
+
+class Trainer:
+    def __init__(self, engine: "Engine", request: TrainRequest, config: TrainConfig,
+                 progress: ProgressCallback | None, cancel: CancelToken | None) -> None:
+        self.engine, self.backend, self.request, self.config = engine, engine.backend, request, config
+        self.progress, self.cancel = progress or (lambda _: None), cancel
+        self.rng = random.Random(request.seed)
+        slot = self.backend.slots.ids(0, config.k)
+        self.prompt = concept_prompt(slot.identifier, slot.latents)
+        self.who = (slot.identifier,)
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise TrainingCancelled()
+
+    # -- preparing ----------------------------------------------------------------------------
+
+    def prepare(self) -> data.Plan:
+        request, config = self.request, self.config
+        self.progress(TrainProgress("preparing"))
+        positives = [open_photo(p) for p in request.positives]
+        found = negatives.mine(self.engine.negative_pool, positives, list(request.positives),
+                               [open_photo(p) for p in request.negatives], request.negatives_dir,
+                               config.hard_per_positive, config.easy_negatives, self.rng)
+        self.check_cancel()
+        images = positives + found.hard + found.easy
+        mirrored = [config.flip] * len(positives) + [config.flip and config.flip_negatives] * (len(images) - len(positives))
+        self.bank = ImageBank(self.engine, images, mirrored)
+        self.n_positives = len(positives)
+        self.check_cancel()
+        qa = self.attribute_qa()
+        return data.Plan.balanced(len(positives), len(images) - len(positives), qa, config.positive_turns,
+                                  config.negative_turns, config.flip, config.flip_negatives)
+
+    def attribute_qa(self) -> list[tuple[data.Turn, ...]]:
+        """Attribute questions answered by the base model looking at each positive photo."""
+        pairs = data.attribute_turns(self.request.category, self.config.qa_per_photo)
+        if not pairs:
+            return []
+        tokens, prompts = self.backend.tokens, []
+        for i in range(self.n_positives):
+            image = self.bank.get(i, False)
+            for asked, _ in pairs:
+                ids = tokens.prefix(len(image)) + tokens.user(asked) + tokens.assistant_start
+                prompts.append(Prompt(ids, image, [], {}))
+        answers = self.engine.inference.generate(prompts, max_new_tokens=self.config.qa_answer_tokens)
+        return [data.qa_turns(pairs, answers[i * len(pairs):(i + 1) * len(pairs)], self.request.category)
+                for i in range(self.n_positives)]
+
+    # -- examples -> rows ---------------------------------------------------------------------
+
+    def row(self, example: data.Example) -> Row:
+        tokens = self.backend.tokens
+        image = None if example.image is None else self.bank.get(example.image, example.flip)
+        prefix = tokens.prefix(None if image is None else len(image)) + tokens.pieces(self.prompt)
+        branches = []
+        for turn in example.turns:
+            question = continue_turn(fill(turn.question, self.who))
+            if turn.answer:
+                ids, start = tokens.ask_and_answer(question, fill(turn.answer, self.who))
+                branches.append(Branch(ids, start))
+            else:
+                branches.append(Branch(tokens.ask(question)))
+        return Row(prefix, image, branches)
+
+    def bound(self, inputs: torch.Tensor, output: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trainable vectors bound to slot 0 of every row (views: gradients flow back)."""
+        slots, dtype = self.backend.slots, self.backend.dtype
+        padded = torch.cat([inputs, inputs.new_zeros(slots.stride - inputs.shape[0], inputs.shape[1])])
+        return padded.to(dtype).expand(rows, -1, -1), output.to(dtype).expand(rows, 1, -1)
+
+    def forward_rows(self, examples: list[data.Example]) -> tuple[object, torch.Tensor]:
+        backend = self.backend
+        packed = pack([self.row(e) for e in examples], backend.tokens.pad_id, backend.tokens.image_token_id,
+                      backend.device, backend.dtype)
+        return packed, hidden_states(backend, packed)
+
+    @torch.no_grad()
+    def recognition(self, inputs: torch.Tensor, output: torch.Tensor, n_images: int) -> tuple[float, float]:
+        """(weighted accuracy, mean log-probability of the right answer) on the training photos."""
+        correct, log_p = {True: [], False: []}, []
+        for start in range(0, n_images, self.config.batch_size):
+            indices = range(start, min(n_images, start + self.config.batch_size))
+            with self.backend.slots.bind(*self.bound(inputs, output, len(indices))), self.backend.autocast():
+                packed, hidden = self.forward_rows([data.check_questions(i) for i in indices])
+                p_yes = yes_probability(self.backend, packed, hidden).float().cpu()
+            for i, p in zip(indices, p_yes.tolist()):
+                present = i < self.n_positives
+                p_right = p if present else 1.0 - p
+                correct[present].append(p_right > 0.5)
+                log_p.append(float(torch.tensor(max(p_right, 1e-6)).log()))
+        accuracy = [sum(v) / len(v) for v in correct.values() if v]
+        return sum(accuracy) / len(accuracy), sum(log_p) / max(1, len(log_p))
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        backend, config = self.backend, self.config
+        plan = self.prepare()
+        inputs, output = self.initial_vectors()
+        optimizer = torch.optim.AdamW([inputs, output], lr=config.lr, betas=config.betas,
+                                      weight_decay=config.weight_decay)
+        steps_per_epoch = -(-len(plan.epoch(random.Random(0))) // config.batch_size)
+        total, step, started = config.epochs * steps_per_epoch, 0, time.monotonic()
+        best: tuple[tuple[float, float], torch.Tensor, torch.Tensor] | None = None
+        perfect_epochs, epochs_run = 0, 0
+        for epoch in range(1, config.epochs + 1):
+            examples, losses = plan.epoch(self.rng), []
+            for start in range(0, len(examples), config.batch_size):
+                self.check_cancel()
+                batch = examples[start:start + config.batch_size]
+                with backend.slots.bind(*self.bound(inputs, output, len(batch))), backend.autocast():
+                    packed, hidden = self.forward_rows(batch)
+                    loss = answer_loss(backend, packed, hidden)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                losses.append(float(loss))
+                eta = (time.monotonic() - started) / step * (total - step)
+                self.progress(TrainProgress("training", epoch, config.epochs, step, total, float(loss), eta))
+            epochs_run = epoch
+            score = self.recognition(inputs, output, self.n_positives + plan.n_negatives)
+            log.info("epoch %d: loss %.4f, training recognition %.3f", epoch, sum(losses) / len(losses), score[0])
+            if best is None or score > best[0]:
+                best = (score, inputs.detach().clone(), output.detach().clone())
+            perfect_epochs = perfect_epochs + 1 if score[0] >= 1.0 else 0
+            if perfect_epochs >= config.patience:
+                break  # training recognition saturated: more epochs only sharpen what is already right
+        assert best is not None
+        concept = Concept(best[1].float().cpu(), best[2].float().cpu(), backend.model_id, backend.fingerprint,
+                          self.request.name)
+        self.progress(TrainProgress("done", epochs_run, config.epochs, step, step, None, 0.0))
+        return TrainResult(concept.to_bytes(), best[0][0], epochs_run)
+
+    def initial_vectors(self) -> tuple[torch.nn.Parameter, torch.nn.Parameter]:
+        """From a warm start, else the mean input/output embedding plus a little noise (seeded)."""
+        backend, k = self.backend, self.config.k
+        if self.request.warm_start is not None:
+            warm = Concept.from_bytes(self.request.warm_start, backend.fingerprint, backend.model_id)
+            if warm.k == k:
+                return (torch.nn.Parameter(warm.inputs.to(backend.device).float()),
+                        torch.nn.Parameter(warm.output.to(backend.device).float()))
+        generator = torch.Generator().manual_seed(self.request.seed)
+        n = backend.slots.first_id  # only the model's own rows, not the slot rows
+        rows = torch.randperm(n, generator=generator)[:4096]  # statistics from a sample: no copy of the table
+        table = backend.model.get_input_embeddings().weight[rows.to(backend.device)].float().cpu()
+        head = backend.model.get_output_embeddings().weight[rows.to(backend.device)].float().cpu()
+        noise = torch.randn(k + 1, table.shape[1], generator=generator) * table.std(0) * 0.1
+        inputs = torch.nn.Parameter((table.mean(0) + noise).to(backend.device))
+        return inputs, torch.nn.Parameter(head.mean(0).to(backend.device))
+
+
+def train_concept(engine: "Engine", request: TrainRequest, progress: ProgressCallback | None = None,
+                  cancel: CancelToken | None = None, config: TrainConfig | None = None) -> TrainResult:
+    config = config or engine.config
+    if request.epochs is not None:
+        config = replace(config, epochs=request.epochs)
+    if not request.positives:
+        raise ValueError("training needs at least one photo of the subject")
+    if config.k > engine.backend.slots.k:
+        raise ValueError(f"k={config.k} is more than the engine's {engine.backend.slots.k} latent slots")
+    return Trainer(engine, request, config, progress, cancel).run()

@@ -1,0 +1,223 @@
+"""What the stand-in is asked while it is pretrained, and what a concept is asked later.
+
+Pretraining tasks (`Sample.task`):
+
+- "attribute": a photo and one question about the toy in it ("What color is the toy in this
+  photo?" → "red"), in the engine's own phrasings (`personalization.engine.phrasings`) so
+  that the stand-in can answer the questions the engine asks it about a user's photos.
+- "describe": a photo, "Describe the toy in this photo." → the canonical description
+  ("a red round toy with a black hat"): the text a concept's soft tokens can imitate.
+- "match": a photo and "Is <description> in this photo?" → Yes/No, where a "No" photo
+  mostly shows a look-alike (one attribute differs) and descriptions may name only some
+  attributes ("Is a red toy in this photo?").
+- "named_match": the concept prompt with a written description — "bo is a red round toy
+  with a black hat." — then an engine recognition question about "bo" → the engine's
+  Yes/No answers. A learned concept is this with the description replaced by soft tokens.
+- "named_text": the same definition with no photo, then an attribute question about "bo"
+  → the attribute: reading a definition, as text-only QA about a concept needs.
+
+`concept_qa` gives the two-choice text-only questions about a concept used for evaluation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+from personalization.engine import phrasings
+
+from .world import (ACCESSORIES, ACCESSORY_COLOURS, ATTRIBUTES, COLOURS, SHAPES, Subject, random_lookalike,
+                    random_subject)
+
+KIND = "toy"  # the category of every subject of the world
+
+# Names that definitions bind ("bo is ..."); concepts get identifier tokens of their own.
+NAMES: tuple[str, ...] = (
+    "bo", "mam", "kip", "tuv", "zel", "pim", "rax", "lun", "dot", "fig", "gus", "hob", "jax", "kai",
+    "lex", "moe", "nib", "oz", "pip", "quin", "rue", "sol", "taz", "uma", "vik", "wim", "yaz", "zed",
+)
+
+TASKS: tuple[str, ...] = ("attribute", "describe", "match", "named_match", "named_text")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One pretraining conversation: the user's text (after the photo, if any) and the answer."""
+
+    task: str
+    text: str
+    answer: str
+    photo: Subject | None  # the toy to draw for the photo; None: a text-only question
+    name: str | None = None  # the name the text defines, when it defines one
+
+
+# ---------------------------------------------------------------- attribute questions
+
+
+def _an(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
+def attribute_questions(subject: Subject, sks: str | None = None) -> list[tuple[str, str, str]]:
+    """(attribute, question, answer) about `subject`.
+
+    With `sks` None the questions are about "the toy in this photo" (asked with a photo);
+    otherwise about the name `sks` (asked about a concept, with or without a photo).
+    `attribute` is one of ATTRIBUTES, "description" or "other" (questions whose answer is the same
+    for every toy).
+    """
+    the = "the toy in this photo" if sks is None else sks
+    owner = "the toy's" if sks is None else f"{sks}'s"
+    acc = subject.accessory
+    description = subject.description()
+    out = [
+        ("colour", f"What color is {the}?", subject.colour),
+        ("colour", f"What colour is {the}?", subject.colour),
+        ("shape", f"What shape is {the}?", subject.shape),
+        ("accessory", f"What is {the} wearing?", _an(acc)),
+        ("accessory", f"What does {the} wear?", _an(acc)),
+        ("accessory_colour", f"What color is {owner} {acc}?", subject.accessory_colour),
+        ("accessory_colour", f"What colour is {owner} {acc}?", subject.accessory_colour),
+        ("description", f"Describe {the}.", description),
+        ("description", f"What does {the} look like?", description),
+        ("other", f"What is special about {the}?", f"it wears {_an(subject.accessory_colour)} {acc}"),
+        ("other", f"How big is {the}?", "small"),
+        ("other", f"What is {the} made of?", "plastic"),
+        ("other", f"What pattern does {the} have?", "plain"),
+    ]
+    if sks is None:
+        out += [
+            ("description", f"What kind of {KIND} is in this photo?", description),
+            ("description", phrasings.DESCRIBE_QUESTION, description),
+            ("other", f"Where is {the}?", "on the floor"),
+        ]
+    else:
+        out += [
+            ("description", f"What kind of {KIND} is {sks}?", description),
+            ("other", f"Where is {sks} usually?", "on the floor"),
+        ]
+    return out
+
+
+def concept_qa(subject: Subject, sks: str, rng: random.Random) -> list[dict[str, str]]:
+    """Two-choice text-only questions about a concept, one per attribute (Yo'LLaVA's text QA)."""
+    acc = subject.accessory
+    asks = {
+        "colour": f"What color is {sks}?",
+        "shape": f"What shape is {sks}?",
+        "accessory": f"What is {sks} wearing?",
+        "accessory_colour": f"What color is {sks}'s {acc}?",
+    }
+    out = []
+    for attribute, question in asks.items():
+        right = getattr(subject, attribute)
+        wrong = rng.choice([v for v in ATTRIBUTES[attribute] if v != right])
+        if attribute == "accessory":
+            right, wrong = _an(right), _an(wrong)
+        options = [right, wrong]
+        rng.shuffle(options)
+        out.append({"attribute": attribute, "question": question, "options": options, "answer": right})
+    return out
+
+
+# ---------------------------------------------------------------- descriptions for matching
+
+
+def partial_description(subject: Subject, keep: set[str]) -> str:
+    """A description naming only the attributes in `keep` ("a red toy with a hat")."""
+    words = [w for a, w in (("colour", subject.colour), ("shape", subject.shape)) if a in keep]
+    text = "a " + " ".join(words + [KIND]) if words else f"a {KIND}"
+    if "accessory" in keep:
+        colour = [subject.accessory_colour] if "accessory_colour" in keep else []
+        text += " with " + _an(" ".join(colour + [subject.accessory]))
+    return text
+
+
+def _answer(template: str, sks: str) -> str:
+    return template.format(sks=sks)
+
+
+# ---------------------------------------------------------------- pretraining samples
+
+
+class SampleMaker:
+    """Draws pretraining samples; all randomness comes from the `rng` given to each call."""
+
+    def __init__(self, negatives_lookalike: float = 0.8, partial: float = 0.25) -> None:
+        self.negatives_lookalike = negatives_lookalike  # share of "No" photos that are look-alikes
+        self.partial = partial  # share of match questions that name only some attributes
+        self.makers: dict[str, Callable[[random.Random], Sample]] = {
+            "attribute": self.attribute, "describe": self.describe, "match": self.match,
+            "named_match": self.named_match, "named_text": self.named_text,
+        }
+
+    def __call__(self, task: str, rng: random.Random) -> Sample:
+        return self.makers[task](rng)
+
+    def attribute(self, rng: random.Random) -> Sample:
+        subject = random_subject(rng)
+        questions = [q for q in attribute_questions(subject) if q[0] != "description"]
+        # the four attributes equally often; the questions with a fixed answer now and then
+        pick = rng.choice(list(ATTRIBUTES) + ["other"] * (rng.random() < 0.2))
+        _, question, answer = rng.choice([q for q in questions if q[0] == pick])
+        return Sample("attribute", question, answer, subject)
+
+    def describe(self, rng: random.Random) -> Sample:
+        subject = random_subject(rng)
+        _, question, answer = rng.choice([q for q in attribute_questions(subject) if q[0] == "description"])
+        return Sample("describe", question, answer, subject)
+
+    def _pair(self, rng: random.Random) -> tuple[Subject, Subject, bool]:
+        """(described subject, subject in the photo, whether they are the same)."""
+        described = random_subject(rng)
+        if rng.random() < 0.5:
+            return described, described, True
+        if rng.random() < self.negatives_lookalike:
+            return described, random_lookalike(described, rng), False
+        other = random_subject(rng)
+        while other == described:
+            other = random_subject(rng)
+        return described, other, False
+
+    def match(self, rng: random.Random) -> Sample:
+        described, shown, same = self._pair(rng)
+        if rng.random() < self.partial:
+            keep = set(rng.sample(list(ATTRIBUTES), rng.randint(1, 3)))
+            if "accessory_colour" in keep:
+                keep.add("accessory")
+            text = partial_description(described, keep)
+            same = all(getattr(described, a) == getattr(shown, a) for a in keep)
+        else:
+            text = described.description()
+        question = rng.choice(phrasings.RECOGNITION_QUESTIONS).format(sks=text)
+        return Sample("match", question, phrasings.YES_WORD if same else phrasings.NO_WORD, shown)
+
+    def named_match(self, rng: random.Random) -> Sample:
+        described, shown, same = self._pair(rng)
+        name = rng.choice(NAMES)
+        prompt = phrasings.DESCRIPTION_PROMPT.format(sks=name, description=described.description())
+        question = rng.choice(phrasings.RECOGNITION_QUESTIONS).format(sks=name)
+        answer = rng.choice(phrasings.YES_ANSWERS if same else phrasings.NO_ANSWERS).format(sks=name)
+        return Sample("named_match", f"{prompt} {question}", answer, shown, name)
+
+    def named_text(self, rng: random.Random) -> Sample:
+        subject = random_subject(rng)
+        name = rng.choice(NAMES)
+        prompt = phrasings.DESCRIPTION_PROMPT.format(sks=name, description=subject.description())
+        questions = attribute_questions(subject, sks=name)
+        pick = rng.choice(list(ATTRIBUTES) + ["description"])
+        _, question, answer = rng.choice([q for q in questions if q[0] == pick])
+        return Sample("named_text", f"{prompt} {question}", answer, None, name)
+
+
+def vocabulary_corpus() -> list[str]:
+    """Lines holding every word the world uses, for the tiny model's tokenizer (`corpus=` override)."""
+    rng = random.Random(0)
+    maker = SampleMaker()
+    lines = [" ".join(SHAPES + COLOURS + ACCESSORIES + ACCESSORY_COLOURS + (KIND,))]
+    lines += [f"{name} is here. Is {name} in this photo? {name.capitalize()} is {name}'s." for name in NAMES]
+    for _ in range(600):
+        sample = maker(rng.choice(TASKS), rng)
+        lines.append(f"{sample.text} {sample.answer}")
+    return lines

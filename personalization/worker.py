@@ -1,0 +1,201 @@
+"""The model worker: one process that loads the base model once and serves everyone.
+
+It reads requests from a connection (a multiprocessing Pipe in the embedded default)
+and answers each with its request id. Three threads share the model:
+
+- the reader takes requests off the connection and never touches the model;
+- the server answers recognise / answer / describe requests in micro-batches: whatever
+  arrived within `batch_window` seconds of the first shares one forward pass;
+- the trainer runs one training job at a time. Between training steps it serves the
+  waiting questions itself, so a question is never stuck behind a long training run.
+
+One lock guards the model; whoever holds it runs. Messages are plain dicts of picklable
+protocol dataclasses, so the same loop can serve a socket or a Ray actor later.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from .protocol import TrainingCancelled
+
+log = logging.getLogger(__name__)
+
+BATCHED_OPS = ("recognise", "answer")
+
+
+class Connection(Protocol):
+    def send(self, obj: Any) -> None: ...
+    def recv(self) -> Any: ...
+
+
+@dataclass
+class _Pending:
+    id: int
+    op: str
+    args: tuple[Any, ...]
+
+
+@dataclass
+class WorkerStats:
+    batch_sizes: list[int] = field(default_factory=list)
+    served_during_training: int = 0
+
+
+class Worker:
+    def __init__(self, engine: Any, connection: Connection, *, batch_window: float = 0.005,
+                 max_batch: int = 16) -> None:
+        self.engine = engine
+        self.connection = connection
+        self.batch_window = batch_window
+        self.max_batch = max_batch
+        self.stats = WorkerStats()
+        self._model_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._questions: queue.Queue[_Pending] = queue.Queue()
+        self._training: queue.Queue[_Pending] = queue.Queue()
+        self._cancels: dict[int, threading.Event] = {}
+        self._questions_waiting = threading.Event()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        threading.Thread(target=self._serve_questions, name="yo-questions", daemon=True).start()
+        threading.Thread(target=self._train_jobs, name="yo-training", daemon=True).start()
+        self._send({"id": 0, "ready": True, "model_id": self.engine.model_id})
+        while True:
+            try:
+                message = self.connection.recv()
+            except (EOFError, OSError):
+                return  # the bot side went away: so do we
+            op = message["op"]
+            if op == "shutdown":
+                return
+            if op == "cancel":
+                event = self._cancels.get(message["target"])
+                if event is not None:
+                    event.set()
+                continue
+            if op == "stats":
+                self._send({"id": message["id"], "ok": True, "result": {
+                    "batch_sizes": list(self.stats.batch_sizes),
+                    "served_during_training": self.stats.served_during_training}})
+                continue
+            pending = _Pending(message["id"], op, tuple(message.get("args", ())))
+            if op == "train":
+                self._cancels[pending.id] = threading.Event()
+                self._training.put(pending)
+            else:
+                self._questions.put(pending)
+                self._questions_waiting.set()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        with self._send_lock:
+            self.connection.send(message)
+
+    def _reply(self, pending: _Pending, work: Callable[[], Any]) -> None:
+        try:
+            result = work()
+        except TrainingCancelled:
+            self._send({"id": pending.id, "ok": False, "cancelled": True})
+        except Exception as error:  # the request fails, the worker lives on
+            log.exception("request %s (%s) failed", pending.id, pending.op)
+            self._send({"id": pending.id, "ok": False, "error": f"{type(error).__name__}: {error}",
+                        "traceback": traceback.format_exc()})
+        else:
+            self._send({"id": pending.id, "ok": True, "result": result})
+
+    # -- questions, in micro-batches ------------------------------------------------------------
+
+    def _take_batch(self, first: _Pending) -> list[_Pending]:
+        batch = [first]
+        deadline = time.monotonic() + self.batch_window
+        while len(batch) < self.max_batch:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                batch.append(self._questions.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def _serve_questions(self) -> None:
+        # Questions are taken off the queue only while holding the model: while training
+        # holds it, they stay queued for the trainer to serve between its steps.
+        while True:
+            self._questions_waiting.wait()
+            with self._model_lock:
+                try:
+                    first = self._questions.get_nowait()
+                except queue.Empty:
+                    self._questions_waiting.clear()
+                    if not self._questions.empty():  # one arrived while we cleared
+                        self._questions_waiting.set()
+                    continue
+                self._run_batch(self._take_batch(first))
+
+    def _serve_waiting(self) -> None:
+        """Called by the trainer between steps (holding the model): answer what is waiting."""
+        batch: list[_Pending] = []
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._questions.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            self.stats.served_during_training += len(batch)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Pending]) -> None:
+        for op in BATCHED_OPS:
+            group = [p for p in batch if p.op == op]
+            if not group:
+                continue
+            self.stats.batch_sizes.append(len(group))
+            try:
+                results = getattr(self.engine, f"{op}_batch")([p.args for p in group])
+            except Exception:
+                for pending in group:  # tell each caller what failed, one by one
+                    self._reply(pending, lambda p=pending: getattr(self.engine, p.op)(*p.args))
+                continue
+            for pending, result in zip(group, results):
+                self._send({"id": pending.id, "ok": True, "result": result})
+        for pending in batch:
+            if pending.op not in BATCHED_OPS:
+                self._reply(pending, lambda p=pending: getattr(self.engine, p.op)(*p.args))
+
+    # -- training, one job at a time ------------------------------------------------------------
+
+    def _train_jobs(self) -> None:
+        while True:
+            pending = self._training.get()
+            cancel = self._cancels[pending.id]
+            request = pending.args[0]
+
+            def progress(p: Any, job_id: int = pending.id) -> None:
+                self._send({"id": job_id, "progress": p})
+                self._serve_waiting()
+
+            with self._model_lock:
+                self._reply(pending, lambda: self.engine.train(request, progress, cancel))
+            self._cancels.pop(pending.id, None)
+
+
+def run_worker(connection: Connection, model_id: str, device: str | None, load_in_4bit: bool) -> None:
+    """Entry point of the worker process: load the model, then serve until told to stop."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    from .engine import Engine
+
+    try:
+        engine = Engine.load(model_id, device=device, load_in_4bit=load_in_4bit)
+    except Exception as error:
+        connection.send({"id": 0, "ready": False, "error": f"{type(error).__name__}: {error}"})
+        return
+    Worker(engine, connection).serve_forever()

@@ -1,0 +1,180 @@
+"""The SQLite connection: pragmas, migrations, and transactions that coroutines can't interleave.
+
+One aiosqlite connection serves the whole process. A connection has one transaction at a
+time, so two coroutines that each ran BEGIN ... COMMIT on it would end up inside each other's
+transactions. Every use therefore goes through `Database.lock` (an asyncio.Lock): `transaction()`
+for writes, `fetch_one`/`fetch_all` for reads. Other processes (a second bot, a CLI verb) are kept
+apart by SQLite itself: writes start with BEGIN IMMEDIATE and wait up to the busy timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator, Mapping, Sequence
+
+import aiosqlite
+
+from .errors import StoreError
+from .migrations import MIGRATIONS
+
+Params = Sequence[Any] | Mapping[str, Any]
+BUSY_TIMEOUT_MS = 10_000
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """The statements of a script, one by one (sqlite3's executescript would COMMIT first)."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n\t;"):
+                yield buffer.strip()
+            buffer = ""
+
+
+async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+    """Rows as dicts. The caller holds the lock (inside `transaction()` or `exclusive()`)."""
+    async with conn.execute(sql, params) as cursor:
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in await cursor.fetchall()]
+
+
+async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> dict[str, Any] | None:
+    rows = await fetch_all(conn, sql, params)
+    return rows[0] if rows else None
+
+
+async def execute(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+    """Run one statement; returns the number of rows it changed."""
+    async with conn.execute(sql, params) as cursor:
+        return cursor.rowcount
+
+
+async def insert(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+    """Run one INSERT; returns the new row's id."""
+    async with conn.execute(sql, params) as cursor:
+        if cursor.lastrowid is None:
+            raise StoreError("insert returned no row id")
+        return cursor.lastrowid
+
+
+class Database:
+    """An open SQLite database at the newest schema version."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._connection = connection
+        self.path = path
+        self.lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    @classmethod
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+                   migrations: Sequence[str] = MIGRATIONS) -> Database:
+        """Connect, set the pragmas and bring the schema up to date (a no-op when it is)."""
+        path = Path(path)
+        # isolation_level=None: no implicit transactions; we say BEGIN and COMMIT ourselves.
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            # WAL: readers (other processes, backups) never block the writer and vice versa.
+            await connection.execute("PRAGMA journal_mode = WAL")
+            # NORMAL is safe with WAL (no corruption); a power cut may lose the last commits only.
+            await connection.execute("PRAGMA synchronous = NORMAL")
+            # Off by default in SQLite, per connection: without it ON DELETE CASCADE does nothing.
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            database = cls(connection, path)
+            await database.migrate(migrations)
+        except BaseException:
+            await connection.close()
+            raise
+        return database
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """The raw connection, for tests and one-off reads; the store's code uses the lock."""
+        return self._connection
+
+    async def close(self) -> None:
+        async with self.exclusive():
+            await self._connection.close()
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Hold the connection alone (not re-entrant: nesting raises rather than deadlocks)."""
+        task = asyncio.current_task()
+        if task is not None and self._holder is task:
+            raise RuntimeError("Database.exclusive() is not re-entrant")
+        async with self.lock:
+            self._holder = task
+            try:
+                yield self._connection
+            finally:
+                self._holder = None
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception. The lock must be held.
+
+        IMMEDIATE takes the write lock at once, so a read-then-write (leasing a job) can't
+        be overtaken by another process between the read and the write."""
+        if self._holder is None:
+            raise RuntimeError("Database.begin() needs the lock: use transaction() or exclusive()")
+        conn = self._connection
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+        try:
+            await conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The lock and a write transaction together: the usual way to change rows."""
+        async with self.exclusive(), self.begin() as conn:
+            yield conn
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        async with self.exclusive() as conn:
+            return await fetch_all(conn, sql, params)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> dict[str, Any] | None:
+        async with self.exclusive() as conn:
+            return await fetch_one(conn, sql, params)
+
+    async def pragma(self, name: str) -> Any:
+        row = await self.fetch_one(f"PRAGMA {name}")
+        return None if row is None else next(iter(row.values()))
+
+    async def user_version(self) -> int:
+        return int(await self.pragma("user_version"))
+
+    async def migrate(self, migrations: Sequence[str] = MIGRATIONS) -> int:
+        """Apply the migrations not applied yet; returns the version reached.
+
+        Each runs in its own transaction with its `PRAGMA user_version`, and re-reads the
+        version inside it, so two processes opening a fresh database at once migrate once."""
+        newest, current = len(migrations), await self.user_version()
+        if current > newest:
+            raise StoreError(f"{self.path} was written by a newer version of Yo "
+                             f"(schema {current}, this code knows {newest})")
+        for version, script in enumerate(migrations, start=1):
+            if version <= current:
+                continue
+            async with self.transaction() as conn:
+                row = await fetch_one(conn, "PRAGMA user_version")
+                if row is not None and int(next(iter(row.values()))) >= version:
+                    continue
+                for statement in split_statements(script):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {version}")
+        return newest

@@ -1,0 +1,87 @@
+"""The database: pragmas, migrations from empty, idempotent reopening, and the lock."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from storage import Store
+from storage.database import Database, split_statements
+from storage.errors import StoreError
+from storage.migrations import MIGRATIONS
+
+TABLES = {"users", "chats", "concepts", "photos", "facts", "shares", "jobs"}
+
+
+async def tables(db: Database) -> set[str]:
+    return {r["name"] for r in await db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+async def test_migrates_from_empty_and_reopening_is_a_no_op(tmp_path: Path) -> None:
+    path = tmp_path / "yo.sqlite3"
+    db = await Database.open(path)
+    assert await db.user_version() == len(MIGRATIONS)
+    assert TABLES <= await tables(db)
+    schema = await db.fetch_all("SELECT sql FROM sqlite_master ORDER BY name")
+    await db.close()
+    db = await Database.open(path)
+    assert await db.user_version() == len(MIGRATIONS)
+    assert await db.fetch_all("SELECT sql FROM sqlite_master ORDER BY name") == schema
+    await db.close()
+
+
+async def test_only_new_migrations_run_each_in_its_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "yo.sqlite3"
+    await (await Database.open(path, migrations=MIGRATIONS[:1])).close()  # at version 1
+    v2 = MIGRATIONS[:1] + ["CREATE TABLE extra (x INTEGER); INSERT INTO extra VALUES (1);"]
+    db = await Database.open(path, migrations=v2)
+    assert await db.user_version() == 2
+    await db.close()
+    db = await Database.open(path, migrations=v2)  # would fail if CREATE TABLE ran again
+    assert await db.fetch_all("SELECT x FROM extra") == [{"x": 1}]
+    await db.close()
+
+
+async def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None:
+    path = tmp_path / "yo.sqlite3"
+    broken = MIGRATIONS[:1] + ["CREATE TABLE half (x INTEGER); INSERT INTO no_such_table VALUES (1);"]
+    with pytest.raises(Exception, match="no_such_table"):
+        await Database.open(path, migrations=broken)
+    db = await Database.open(path, migrations=MIGRATIONS[:1])
+    assert await db.user_version() == 1 and "half" not in await tables(db)
+    await db.close()
+
+
+async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "yo.sqlite3"
+    await (await Database.open(path, migrations=MIGRATIONS + ["CREATE TABLE later (x)"])).close()
+    with pytest.raises(StoreError, match="newer version"):
+        await Database.open(path)
+
+
+async def test_wal_foreign_keys_and_busy_timeout_are_on(store: Store) -> None:
+    assert await store.db.pragma("journal_mode") == "wal"
+    assert await store.db.pragma("foreign_keys") == 1
+    assert await store.db.pragma("busy_timeout") >= 1000
+    assert (store.data_dir / "yo.sqlite3").is_file()
+
+
+def test_scripts_split_into_statements() -> None:
+    script = "CREATE TABLE a (x TEXT DEFAULT ';');\n-- a comment\nCREATE INDEX i ON a (x);\n"
+    assert list(split_statements(script)) == ["CREATE TABLE a (x TEXT DEFAULT ';');",
+                                              "-- a comment\nCREATE INDEX i ON a (x);"]
+
+
+async def test_concurrent_coroutines_do_not_share_a_transaction(store: Store) -> None:
+    users = await asyncio.gather(*[store.get_or_create_user("test", str(i % 5)) for i in range(40)])
+    assert len({u.id for u in users}) == 5
+    assert await store.db.fetch_one("SELECT COUNT(*) AS n FROM users") == {"n": 5}
+
+
+async def test_the_lock_is_not_re_entrant(store: Store) -> None:
+    async with store.db.exclusive():
+        with pytest.raises(RuntimeError, match="re-entrant"):
+            async with store.db.exclusive():
+                pass
