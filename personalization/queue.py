@@ -59,13 +59,14 @@ class _EventToken:
 
 class TrainingQueue:
     def __init__(self, store: Store, models: ModelService, *, negatives_dir: Path | None = None,
-                 lease_seconds: float = 60.0, poll_seconds: float = 2.0, max_queued_per_user: int = 3) -> None:
+                 lease_seconds: float = 60.0, poll_seconds: float = 2.0,
+                 epochs: int | None = None) -> None:
         self.store = store
         self.models = models
         self.negatives_dir = negatives_dir
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
-        self.max_queued_per_user = max_queued_per_user
+        self.epochs = epochs  # None: the recipe's default
         self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
@@ -206,7 +207,7 @@ class TrainingQueue:
         return TrainRequest(
             name=concept.display_name, positives=positives, negatives=negatives[:MAX_NEGATIVES_FROM_OTHER_CONCEPTS],
             negatives_dir=str(self.negatives_dir) if self.negatives_dir else None,
-            category=concept.category, warm_start=warm, seed=job.id,
+            category=concept.category, warm_start=warm, seed=job.id, epochs=self.epochs,
         )
 
     def _progress_reporter(self, job: Job, concept: Concept) -> Callable[[TrainProgress], None]:

@@ -10,7 +10,8 @@ import asyncio
 import logging
 import sqlite3
 import time
-from typing import Callable, Iterable, ParamSpec, TypeVar
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
 
 import aiosqlite
 

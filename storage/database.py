@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -39,7 +40,7 @@ async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -
     """Rows as dicts. The caller holds the lock (inside `transaction()` or `exclusive()`)."""
     async with conn.execute(sql, params) as cursor:
         names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row)) for row in await cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
 
 
 async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> dict[str, Any] | None:
@@ -69,6 +70,7 @@ class Database:
         self.path = path
         self.lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
@@ -78,13 +80,13 @@ class Database:
         # isolation_level=None: no implicit transactions; we say BEGIN and COMMIT ourselves.
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
-            # WAL: readers (other processes, backups) never block the writer and vice versa.
-            await connection.execute("PRAGMA journal_mode = WAL")
-            # NORMAL is safe with WAL (no corruption); a power cut may lose the last commits only.
-            await connection.execute("PRAGMA synchronous = NORMAL")
-            # Off by default in SQLite, per connection: without it ON DELETE CASCADE does nothing.
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            for pragma in (
+                    "journal_mode = WAL",  # readers (other processes, backups) and the writer never block each other
+                    "synchronous = NORMAL",  # safe with WAL (no corruption); a power cut may lose the last commits
+                    "foreign_keys = ON",  # off by default, per connection: without it ON DELETE CASCADE does nothing
+                    f"busy_timeout = {int(busy_timeout_ms)}"):  # wait for another process's write, don't fail
+                async with connection.execute(f"PRAGMA {pragma}"):
+                    pass
             database = cls(connection, path)
             await database.migrate(migrations)
         except BaseException:
@@ -98,8 +100,11 @@ class Database:
         return self._connection
 
     async def close(self) -> None:
+        """Close the connection (after any operation in progress); closing twice is fine."""
         async with self.exclusive():
-            await self._connection.close()
+            if not self._closed:
+                self._closed = True
+                await self._connection.close()
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -120,7 +125,7 @@ class Database:
 
         IMMEDIATE takes the write lock at once, so a read-then-write (leasing a job) can't
         be overtaken by another process between the read and the write."""
-        if self._holder is None:
+        if self._holder is None or self._holder is not asyncio.current_task():
             raise RuntimeError("Database.begin() needs the lock: use transaction() or exclusive()")
         conn = self._connection
         await conn.execute("BEGIN IMMEDIATE")
@@ -175,6 +180,6 @@ class Database:
                 if row is not None and int(next(iter(row.values()))) >= version:
                     continue
                 for statement in split_statements(script):
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {version}")
+                    await execute(conn, statement)
+                await execute(conn, f"PRAGMA user_version = {version}")
         return newest

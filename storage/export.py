@@ -37,6 +37,7 @@ class ExportMixin(StoreBase):
             for row in await fetch_all(conn, "SELECT * FROM concepts WHERE owner_id = ? ORDER BY id", (user_id,)):
                 concept = Concept.from_row(row)
                 entry = asdict(concept)
+                entry["tokens"] = None
                 if concept.tokens_file:
                     tokens[concept.tokens_file] = entry["tokens"] = f"concepts/{concept.id}/tokens.safetensors"
                 entry["photos"] = []

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import aiosqlite
 
@@ -128,7 +129,8 @@ class JobsMixin(StoreBase):
 
     async def release_job(self, job_id: int, error: str | None = None) -> bool:
         """Give a running job back to the queue to be tried again (its attempt still counts).
-        If the concept has a newer job waiting, this one is cancelled as superseded instead."""
+        If the concept has a newer job waiting, this one is cancelled as superseded instead;
+        if it has used all its attempts, it fails ("gave up after N attempts (error)")."""
         async with self.db.transaction() as conn:
             row = await fetch_one(conn, "SELECT * FROM jobs WHERE id = ? AND state = 'running'", (job_id,))
             if row is None:
@@ -154,6 +156,12 @@ class JobsMixin(StoreBase):
             return [await self._job(conn, row["id"]) for row in rows]
 
     async def _requeue(self, conn: aiosqlite.Connection, row: dict[str, Any], error: str | None) -> None:
+        if row["attempts"] >= row["max_attempts"]:  # a caller that didn't check: stay bounded
+            await execute(conn, "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, lease_owner = NULL, "
+                          "lease_expires_at = NULL WHERE id = ?",
+                          (f"gave up after {row['attempts']} attempts" + (f" ({error})" if error else ""),
+                           self.now(), row["id"]))
+            return
         newer = await fetch_one(conn, "SELECT id FROM jobs WHERE concept_id = ? AND state = 'queued'",
                                 (row["concept_id"],))
         if newer is not None:  # at most one queued job per concept (a unique index says so)

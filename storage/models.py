@@ -7,8 +7,9 @@ name. Ask the store again for the current state.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 ConceptStatus = Literal["collecting", "queued", "training", "ready", "failed"]
 PhotoRole = Literal["positive", "negative"]

@@ -249,7 +249,7 @@ class TelegramChannel:
                     reply_parameters=self._reply_parameters() if start == 0 else None)
                 ids = [message.message_id]
             else:
-                media = [InputMediaPhoto(InputFile(p.data, filename=p.filename), caption=text if i == 0 else None)
+                media = [InputMediaPhoto(p.data, caption=text if i == 0 else None, filename=p.filename)
                          for i, p in enumerate(chunk)]
                 messages = await self.bot.send_media_group(
                     self.chat_id, media, reply_parameters=self._reply_parameters() if start == 0 else None)

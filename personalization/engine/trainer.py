@@ -192,9 +192,9 @@ class Trainer:
                 loss.backward()
                 optimizer.step()
                 step += 1
-                losses.append(float(loss))
+                losses.append(loss.item())
                 eta = (time.monotonic() - started) / step * (total - step)
-                self.progress(TrainProgress("training", epoch, config.epochs, step, total, float(loss), eta))
+                self.progress(TrainProgress("training", epoch, config.epochs, step, total, losses[-1], eta))
             epochs_run = epoch
             score = self.recognition(inputs, output, self.n_positives + plan.n_negatives)
             log.info("epoch %d: loss %.4f, training recognition %.3f", epoch, sum(losses) / len(losses), score[0])

@@ -6,6 +6,7 @@ import functools
 import io
 import random
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -25,7 +26,7 @@ def jpeg(colour: tuple[int, int, int] = (200, 120, 40), size: tuple[int, int] = 
     return out.getvalue()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bomb() -> bytes:
     """A real 10000x10000 PNG (100 megapixels) of one colour: about 12 KB on disk."""
     out = io.BytesIO()
@@ -59,11 +60,11 @@ def files_under(root: Path) -> list[str]:
                   if p.is_file() and not p.name.startswith("yo.sqlite3"))
 
 
-async def rows(store: Store, table: str) -> list[tuple[object, ...]]:
+async def rows(store: Store, table: str) -> list[Any]:
     async with store.db.connection.execute(f"SELECT * FROM {table} ORDER BY rowid") as cursor:
         return list(await cursor.fetchall())
 
 
-async def snapshot(store: Store) -> tuple[list[str], dict[str, list[tuple[object, ...]]]]:
+async def snapshot(store: Store) -> tuple[list[str], dict[str, list[Any]]]:
     tables = ("users", "chats", "concepts", "photos", "facts", "shares", "jobs")
     return files_under(store.data_dir), {t: await rows(store, t) for t in tables}

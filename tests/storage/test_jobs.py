@@ -41,7 +41,7 @@ async def test_a_running_job_is_not_replaced_and_a_newer_one_supersedes_its_retr
 async def test_leasing_is_fair_across_users(store: Store) -> None:
     ana = await concepts_of(store, "ana", 5)
     [ben] = await concepts_of(store, "ben", 1)
-    jobs = [await store.enqueue_job(c.id, c.owner_id, {}) for c in ana] + [await store.enqueue_job(ben.id, ben.owner_id, {})]
+    jobs = [await store.enqueue_job(c.id, c.owner_id, {}) for c in ana + [ben]]
     predicted = {job.id: await store.queue_position(job.id) for job in jobs}
     leased = []
     while (job := await store.lease_next_job("w1", 60)) is not None:
@@ -101,6 +101,18 @@ async def test_expired_leases_are_retried_then_given_up(store: Store, clock: Fak
     assert (failed.state, failed.error, failed.attempts) == ("failed", "gave up after 3 attempts", 3)
     assert failed.finished_at is not None and await store.lease_next_job("w4", 10) is None
     assert await store.active_job_for_concept(bo.id) is None and await store.count_active_jobs(bo.owner_id) == 0
+
+
+async def test_a_released_job_is_tried_again_but_never_beyond_max_attempts(store: Store) -> None:
+    [bo] = await concepts_of(store, "ana", 1)
+    await store.enqueue_job(bo.id, bo.owner_id, {}, max_attempts=2)
+    for _ in range(2):
+        job = await store.lease_next_job("w1", 10)
+        assert job is not None and await store.release_job(job.id, "worker died")
+    given_up = await store.get_job(job.id)
+    assert given_up is not None and given_up.state == "failed"
+    assert given_up.error == "gave up after 2 attempts (worker died)"
+    assert not await store.release_job(job.id) and await store.lease_next_job("w1", 10) is None
 
 
 async def test_cancel(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
@@ -149,8 +150,8 @@ async def test_forgetting_a_user_removes_all_they_taught_and_nothing_else(store:
     assert [c.id for c in await store.list_concepts(bo.owner_id)] == []
     files, tables = await snapshot(store)
     mimi_now = await store.get_concept(mimi.id)
-    assert mimi_now is not None and files == sorted([f"photos/{kept.sha256[:2]}/{kept.sha256}.png",
-                                                     mimi_now.tokens_file])
+    assert mimi_now is not None and mimi_now.tokens_file is not None
+    assert files == sorted([f"photos/{kept.sha256[:2]}/{kept.sha256}.png", mimi_now.tokens_file])
     assert [row[1] for row in tables["concepts"]] == [mimi.owner_id]
 
 
@@ -173,3 +174,12 @@ async def test_orphan_files_from_a_crash_are_swept_at_open(tmp_path: Path) -> No
     assert fresh.exists(), "a file younger than an hour may be another process's photo being added"
     assert await store.read_photo(kept)
     await store.close()
+
+
+async def test_concurrent_adds_of_one_photo_to_two_concepts_keep_one_file(store: Store) -> None:
+    bo, kiwi = await new_concept(store, name="Bo"), await new_concept(store, name="Kiwi")
+    photo = jpeg(seed=5)
+    records = await asyncio.gather(*[store.add_photo(c.id, photo) for c in (bo, kiwi, bo, kiwi)])
+    assert len({r.id for r in records}) == 2 and len(photo_files(store)) == 1
+    await asyncio.gather(store.delete_concept(bo.id), store.remove_photo(records[1].id))
+    assert photo_files(store) == []

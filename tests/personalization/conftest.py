@@ -1,0 +1,52 @@
+"""Tiny models for the engine's tests, built once per session into a temporary folder."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from personalization.engine import Engine, TrainConfig
+from personalization.engine.tiny import build_tiny_model
+
+torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from more
+
+# Small enough that a training run takes a second or two on a CPU.
+TINY_TRAIN = TrainConfig(epochs=2, batch_size=4, hard_per_positive=3, easy_negatives=2, positive_turns=4,
+                         qa_per_photo=2, qa_answer_tokens=6, k=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llava", seed=0)
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Same architecture, other weights: concepts learned on one must not load on the other."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-other") / "llava", seed=1)
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_model: Path) -> Engine:
+    return Engine.load(str(tiny_model), device="cpu", n_slots=4, k=8, config=TINY_TRAIN)
+
+
+def photo(colour: tuple[int, int, int], shape: str = "circle", size: tuple[int, int] = (80, 72),
+          fmt: str = "PNG") -> bytes:
+    image = Image.new("RGB", size, (235, 235, 225))
+    draw = ImageDraw.Draw(image)
+    box = (size[0] // 4, size[1] // 4, 3 * size[0] // 4, 3 * size[1] // 4)
+    (draw.ellipse if shape == "circle" else draw.rectangle)(box, fill=colour)
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def make_photo() -> Callable[..., bytes]:
+    return photo

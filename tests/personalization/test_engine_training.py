@@ -1,0 +1,129 @@
+"""Training a concept: the base model stays bit-identical; progress, cancel, seeds, negatives."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+
+from personalization.engine import Concept, Engine
+from personalization.engine.data import Example
+from personalization.engine.trainer import Trainer
+from personalization.protocol import ConceptRef, TrainingCancelled, TrainProgress, TrainRequest
+
+
+def parameter_hashes(engine: Engine) -> dict[str, str]:
+    return {name: hashlib.sha256(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+            for name, p in engine.backend.model.named_parameters()}
+
+
+def request(make_photo: Callable[..., bytes], **kwargs: object) -> TrainRequest:
+    positives = [make_photo((200, 40 + 10 * i, 30)) for i in range(3)]
+    negatives = [make_photo((30, 40, 200), "square"), make_photo((30, 200, 40))]
+    return TrainRequest(name="Bo", positives=positives, negatives=negatives, category="dog", **kwargs)  # type: ignore[arg-type]
+
+
+def test_training_leaves_every_base_parameter_bit_identical(engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    before = parameter_hashes(engine)
+    assert not any(p.requires_grad for p in engine.backend.model.parameters())
+    result = engine.train(request(make_photo))
+    assert parameter_hashes(engine) == before
+    concept = engine.load_concept(result.tokens)
+    assert concept.k == 4 and concept.name == "Bo" and concept.inputs.shape == (5, engine.backend.hidden_size)
+    assert 0.0 <= result.train_accuracy <= 1.0 and 1 <= result.epochs_run <= 2
+    # The learned concept is usable at once, alone or with a longer one in the next slot.
+    other = Concept(torch.randn(9, engine.backend.hidden_size), torch.randn(engine.backend.hidden_size),
+                    engine.model_id, engine.backend.fingerprint, "Kiwi")
+    found = engine.recognise(make_photo((200, 40, 30)), [ConceptRef("Bo", result.tokens),
+                                                          ConceptRef("Kiwi", other.to_bytes())])
+    assert len(found) == 2
+
+
+def test_progress_steps_increase_and_seeds_repeat(engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    seen: list[TrainProgress] = []
+    first = engine.train(request(make_photo, seed=7), progress=seen.append)
+    stages = [p.stage for p in seen]
+    assert stages[0] == "preparing" and stages[-1] == "done" and "training" in stages
+    steps = [p.step for p in seen if p.stage == "training"]
+    assert steps == list(range(1, len(steps) + 1))
+    training = [p for p in seen if p.stage == "training"]
+    assert all(p.steps == training[0].steps and p.loss is not None and p.eta_seconds is not None for p in training)
+    assert training[-1].eta_seconds == pytest.approx(0.0, abs=1e-6) or training[-1].step < training[-1].steps
+    second = engine.train(request(make_photo, seed=7))
+    a, b = Concept.from_bytes(first.tokens), Concept.from_bytes(second.tokens)
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.output, b.output)
+    third = Concept.from_bytes(engine.train(request(make_photo, seed=8)).tokens)
+    assert not torch.equal(a.inputs, third.inputs)
+
+
+def test_cancel_stops_within_a_step(engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    cancel = threading.Event()
+    steps: list[int] = []
+
+    def progress(p: TrainProgress) -> None:
+        if p.stage == "training":
+            steps.append(p.step)
+            if p.step == 2:
+                cancel.set()
+
+    with pytest.raises(TrainingCancelled):
+        engine.train(request(make_photo, epochs=5), progress=progress, cancel=cancel)
+    assert steps == [1, 2]
+
+
+def test_cancel_before_start(engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(TrainingCancelled):
+        engine.train(request(make_photo), cancel=cancel)
+
+
+def test_no_photos_is_a_clear_error(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="at least one photo"):
+        engine.train(TrainRequest(name="Bo", positives=[]))
+
+
+def test_hard_negatives_come_from_the_folder_ranked_by_similarity(
+        engine: Engine, make_photo: Callable[..., bytes], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    positives = [make_photo((200, 40, 30)), make_photo((205, 45, 30))]
+    folder = tmp_path / "everyday"
+    folder.mkdir()
+    (folder / "copy-of-positive.png").write_bytes(positives[0])  # never a negative of itself
+    for i in range(12):
+        (folder / f"photo{i}.png").write_bytes(make_photo((20 * i, 255 - 20 * i, 90), "square" if i % 2 else "circle"))
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    req = TrainRequest(name="Bo", positives=positives, negatives=[make_photo((1, 2, 3))],
+                       negatives_dir=str(folder))
+    trainer = Trainer(engine, req, engine.config, None, None)
+    plan = trainer.prepare()
+    # 1 from the request + up to 3 per positive (hard) + 2 random (easy), the positive's copy excluded.
+    assert 1 + 3 + 2 <= plan.n_negatives <= 1 + 3 * 2 + 2
+    assert len(engine.negative_pool.features(folder)[0]) == 12
+    examples = plan.epoch(trainer.rng)
+    negatives = [e for e in examples if e.image is not None and e.image >= plan.n_positives]
+    assert negatives and all(e.label is False for e in negatives)
+    assert all("No" in t.answer.split(",")[0] for e in negatives for t in e.turns)
+
+    caplog.set_level(logging.WARNING)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = engine.train(TrainRequest(name="Bo", positives=positives, negatives_dir=str(empty)))
+    assert result.tokens and "no everyday photos" in caplog.text
+
+
+def test_text_only_qa_is_trained_without_the_photo(engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    trainer = Trainer(engine, request(make_photo), engine.config, None, None)
+    plan = trainer.prepare()
+    qa = [e for e in plan.epoch(trainer.rng) if e.label is None]
+    assert len(qa) == 3  # one per positive photo, its questions as turns of one sequence
+    assert all(e.image is None and len(e.turns) == 2 for e in qa)
+    assert all("{sks}" in t.question for e in qa for t in e.turns)
+    row = trainer.row(qa[0])
+    assert row.image is None and engine.backend.tokens.image_token_id not in row.prefix
+    assert trainer.row(Example(0, True, qa[0].turns, True)).image is not None

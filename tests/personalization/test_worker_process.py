@@ -1,0 +1,76 @@
+"""The model worker as its own process, with the real engine on a tiny model:
+kill -9 in the middle of training loses nothing, and the bot side lives on."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from personalization.client import WorkerProcessService
+from personalization.protocol import ConceptRef, ModelUnavailable
+from personalization.queue import JobEvent, TrainingQueue
+from storage import Store
+from tests.bot.conftest import wait_for
+from tests.fakes.photos import photo
+
+
+async def test_kill_9_mid_training_then_the_job_finishes_after_restart(tmp_path: Path, tiny_model: Path) -> None:
+    store = await Store.open(tmp_path / "data")
+    owner = await store.get_or_create_user("test", "ana")
+    concept = await store.create_concept(owner.id, "Bo", "bo", str(tiny_model))
+    for seed in range(3):
+        await store.add_photo(concept.id, photo(seed=seed), "positive", "teach")
+    models = WorkerProcessService(str(tiny_model), device="cpu")
+    queue = TrainingQueue(store, models, poll_seconds=0.05, epochs=4)
+    events: list[JobEvent] = []
+
+    async def record(event: JobEvent) -> None:
+        events.append(event)
+
+    queue.subscribe(record)
+    await queue.start()
+    try:
+        job = await queue.submit(concept)
+        await wait_for(lambda: any(e.kind == "progress" for e in events), timeout=120)
+        first_pid = models.worker_pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+
+        await wait_for(lambda: any(e.kind in ("done", "failed") for e in events), timeout=180)
+        kinds = [e.kind for e in events]
+        assert "retrying" in kinds and kinds[-1] == "done", kinds
+        assert models.worker_pid not in (None, first_pid) and models.restarts == 1
+        finished = await store.get_job(job.id)
+        assert finished.state == "done" and finished.attempts == 2
+        trained = await store.get_concept(concept.id)
+        assert trained.status == "ready"
+        assert len(await store.list_photos(concept.id, "positive")) == 3  # nothing lost
+        tokens = await store.read_tokens(trained)
+        # The new worker serves questions with the concept learned after the restart.
+        [result] = await models.recognise(photo(seed=9), [ConceptRef("Bo", tokens=tokens)])
+        assert 0.0 <= result.probability <= 1.0
+    finally:
+        await queue.stop()
+        await models.close()
+        await store.close()
+
+
+async def test_a_question_in_flight_when_the_worker_dies_gets_a_clear_error(tiny_model: Path) -> None:
+    models = WorkerProcessService(str(tiny_model), device="cpu")
+    await models.start()
+    try:
+        import asyncio
+
+        # Describing 8 photos generates text for seconds on the tiny model: the kill lands mid-way.
+        asking = asyncio.create_task(models.describe([photo(seed=s) for s in range(8)]))
+        await asyncio.sleep(0.3)
+        os.kill(models.worker_pid, signal.SIGKILL)
+        with pytest.raises(ModelUnavailable, match="try again"):
+            await asking
+        await wait_for(lambda: models.worker_pid is not None and models.restarts == 1, timeout=120)
+        assert isinstance(await models.describe([photo(seed=1)]), str)
+    finally:
+        await models.close()
