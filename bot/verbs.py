@@ -72,7 +72,7 @@ async def ask(assistant: Assistant, user_id: str, text: str, image: Path | None)
     photos = _photos([image]) if image else ()
     turn = await _turn(assistant, user_id, text, photos)
     services = assistant.services
-    photo = asking.the_photo(turn)
+    photo = await asking.the_photo(turn)
     concepts, segments = await asking.mentioned(services, turn, text)
     refs = [await services.concept_ref(c) for c in concepts]
     result: dict[str, Any] = {"answer": await services.models.answer(segments, refs, photo)}

@@ -82,7 +82,7 @@ class TrainingQueue:
         # This process is the only runner of the embedded default: a job still marked
         # running was leased by a previous life of the bot that died, so run it again now
         # rather than waiting for its lease to run out.
-        await self.store.requeue_expired(now=time.time() + self.lease_seconds * 2)
+        await self._requeue_expired(now=time.time() + self.lease_seconds * 2)
         self._task = asyncio.create_task(self._run_forever(), name="training-queue")
 
     async def stop(self) -> None:
@@ -126,7 +126,7 @@ class TrainingQueue:
     async def _run_forever(self) -> None:
         while True:
             try:
-                await self.store.requeue_expired()
+                await self._requeue_expired()
                 job = await self.store.lease_next_job(self.worker_id, self.lease_seconds)
             except Exception:  # a locked or broken database must not kill the runner
                 log.exception("could not lease a training job")
@@ -164,11 +164,13 @@ class TrainingQueue:
             log.exception("training job %s for concept %s failed", job.id, concept.id)
             await self._retry_or_fail(job, concept, f"{type(error).__name__}: {error}")
         else:
-            await self.store.save_tokens(concept.id, result.tokens, self.models.model_id)
+            saved = await self.store.save_tokens(concept.id, result.tokens, self.models.model_id)
+            if saved is None:  # forgotten while it trained: nothing to keep, nobody to tell
+                await self.store.finish_job(job.id, "cancelled", "the concept was forgotten")
+                return
             await self.store.set_concept_status(concept.id, "ready")
             await self.store.finish_job(job.id, "done")
-            done = await self.store.get_concept(concept.id) or concept
-            await self._emit(JobEvent(job, done, "done"))
+            await self._emit(JobEvent(job, saved, "done"))
         finally:
             renew.cancel()
             self._running = None
@@ -184,6 +186,19 @@ class TrainingQueue:
             failed_status = "ready" if concept.tokens_file else "failed"
             await self.store.set_concept_status(concept.id, failed_status, error)
             await self._emit(JobEvent(current, concept, "failed", error=error))
+
+    async def _requeue_expired(self, now: float | None = None) -> None:
+        """Run again the jobs whose worker stopped renewing; tell about those that ran out of tries."""
+        for job in await self.store.requeue_expired(now=now):
+            concept = await self.store.get_concept(job.concept_id)
+            if concept is None:
+                continue
+            if job.state == "failed":
+                await self.store.set_concept_status(concept.id, "ready" if concept.tokens_file else "failed",
+                                                    job.error)
+                await self._emit(JobEvent(job, concept, "failed", error=job.error))
+            else:
+                await self.store.set_concept_status(concept.id, "queued")
 
     async def _restore_status(self, concept: Concept) -> None:
         """A stopped job leaves the concept as before: ready if it had tokens, else collecting."""

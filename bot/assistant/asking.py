@@ -3,6 +3,8 @@ and the ✅ / ❌ corrections that turn answers into training examples."""
 
 from __future__ import annotations
 
+import asyncio
+
 from personalization.protocol import ModelUnavailable
 from storage.images import BadImage, sanitize_image
 from storage.models import Concept
@@ -34,17 +36,17 @@ async def mentioned(services: Services, turn: Turn, text: str) -> tuple[list[Con
     return chosen, to_segments(text, mentions, index_of)
 
 
-def the_photo(turn: Turn) -> bytes | None:
+async def the_photo(turn: Turn) -> bytes | None:
     """The photo a question is about: attached, or in the message it replies to.
     Raises BadImage for anything that isn't a usable still photo."""
     photos = turn.message.photos or turn.message.reply_photos
     if not photos:
         return None
-    return sanitize_image(photos[0].data)
+    return await asyncio.to_thread(sanitize_image, photos[0].data)  # CPU work: off the event loop
 
 
 async def ask(services: Services, turn: Turn, text: str) -> None:
-    photo = the_photo(turn)
+    photo = await the_photo(turn)
     concepts, segments = await mentioned(services, turn, text)
     refs = [await services.concept_ref(c) for c in concepts]
     await turn.channel.show_activity("typing")
@@ -53,7 +55,7 @@ async def ask(services: Services, turn: Turn, text: str) -> None:
 
 
 async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool = False) -> None:
-    photo = the_photo(turn)
+    photo = await the_photo(turn)
     if photo is None:
         await turn.say("Send the photo with your question (or reply to a photo with it).")
         return
@@ -102,7 +104,7 @@ async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool
 
 async def not_this(services: Services, turn: Turn, text: str) -> None:
     """"That's not Bo" about a photo: keep it as a negative example of Bo."""
-    photo = the_photo(turn)
+    photo = await the_photo(turn)
     own = [c for c in (await mentioned(services, turn, text))[0] if c.owner_id == turn.user.id]
     if photo is None or not own:
         await ask(services, turn, text)

@@ -41,6 +41,7 @@ class Packed:
     attention_mask: torch.Tensor  # [B, 1, T, T] additive
     position_ids: torch.Tensor  # [B, T]
     targets: torch.Tensor  # [B, T]: the token position t must predict, or IGNORE
+    branch_ids: torch.Tensor  # [B, T]: which branch (numbered over the batch) a position is in, -1: none
     reads: list[tuple[int, int]]  # (row, position) of each branch's last token, rows in order
 
     @property
@@ -54,15 +55,18 @@ def pack(rows: list[Row], pad_id: int, image_token_id: int, device: torch.device
     positions: list[list[int]] = []
     targets: list[list[int]] = []
     reads: list[tuple[int, int]] = []
+    numbers: list[list[int]] = []
     for r, row in enumerate(rows):
         seq, seg, pos = list(row.prefix), [0] * len(row.prefix), list(range(len(row.prefix)))
         tgt = [IGNORE] * len(row.prefix)
+        number = [-1] * len(row.prefix)
         for b, branch in enumerate(row.branches, start=1):
             start = len(seq)
             seq += branch.ids
             seg += [b] * len(branch.ids)
             pos += range(len(row.prefix), len(row.prefix) + len(branch.ids))
             tgt += [IGNORE] * len(branch.ids)
+            number += [len(reads)] * len(branch.ids)
             if branch.answer_from is not None:  # position t predicts token t + 1 of the same branch
                 for t in range(start + max(branch.answer_from, 1), len(seq)):
                     tgt[t - 1] = seq[t]
@@ -71,6 +75,7 @@ def pack(rows: list[Row], pad_id: int, image_token_id: int, device: torch.device
         segments.append(seg)
         positions.append(pos)
         targets.append(tgt)
+        numbers.append(number)
 
     width = max(len(s) for s in ids)
 
@@ -85,7 +90,7 @@ def pack(rows: list[Row], pad_id: int, image_token_id: int, device: torch.device
     attention = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
     images = [row.image for row in rows if row.image is not None]
     return Packed(input_ids, input_ids == image_token_id, torch.cat(images) if images else None,
-                  attention[:, None], position_ids, pad(targets, IGNORE), reads)
+                  attention[:, None], position_ids, pad(targets, IGNORE), pad(numbers, -1), reads)
 
 
 def hidden_states(backend: Backend, packed: Packed) -> torch.Tensor:
@@ -111,3 +116,12 @@ def yes_probability(backend: Backend, packed: Packed, hidden: torch.Tensor) -> t
     logits = backend.logits(hidden[rows, cols], rows)
     pair = logits[:, [backend.tokens.yes_id, backend.tokens.no_id]].float()
     return pair.softmax(-1)[:, 0]
+
+
+def answer_logprobs(backend: Backend, packed: Packed, hidden: torch.Tensor) -> torch.Tensor:
+    """Sum of the answer tokens' log-probabilities, per branch (in `reads` order)."""
+    where = packed.targets != IGNORE
+    rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None].expand(where.shape)[where]
+    logp = backend.logits(hidden[where], rows).float().log_softmax(-1)
+    picked = logp.gather(1, packed.targets[where][:, None])[:, 0]
+    return torch.zeros(len(packed.reads), device=hidden.device).index_add(0, packed.branch_ids[where], picked)

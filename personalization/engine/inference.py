@@ -18,7 +18,7 @@ from PIL import Image
 from ..protocol import ConceptRef, Recognition, Segments
 from . import phrasings
 from .backends.base import Backend
-from .batch import Branch, Row, hidden_states, pack, yes_probability
+from .batch import Branch, Row, answer_logprobs, hidden_states, pack, yes_probability
 from .concept import Concept
 from .prompts import Piece, concept_prompt, fill, join_turn, merge
 
@@ -127,6 +127,24 @@ class Inference:
                                                         backend.dtype)):
                 out.append(yes_probability(backend, packed, hidden_states(backend, packed)).cpu())
         return torch.cat(out) if out else torch.zeros(0)
+
+    # -- multiple choice (evaluation) ------------------------------------------------------------
+
+    @torch.no_grad()
+    def choose(self, question: Segments, options: Sequence[str], concepts: Sequence[ConceptRef],
+               photo: bytes | None = None) -> int:
+        """The option the model finds most likely as the answer (log-likelihood, no string matching)."""
+        backend, tokens = self.backend, self.backend.tokens
+        subjects = self.subjects(concepts)
+        image = self.image_tokens([photo])[0] if photo is not None else None
+        asked = join_turn([s.prompt for s in subjects],
+                          [subjects[x].who if isinstance(x, int) else x for x in question])
+        branches = [Branch(*tokens.ask_and_answer(asked, [option])) for option in options]
+        row = Row(tokens.prefix(None if image is None else len(image)), image, branches)
+        packed = pack([row], tokens.pad_id, tokens.image_token_id, backend.device, backend.dtype)
+        with backend.slots.bind(*backend.slots.pack([[s.vectors for s in subjects]], backend.device, backend.dtype)):
+            scores = answer_logprobs(backend, packed, hidden_states(backend, packed))
+        return int(scores.argmax())
 
     # -- answers -----------------------------------------------------------------------------
 

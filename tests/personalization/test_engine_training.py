@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 from pathlib import Path
 from typing import Callable
@@ -12,7 +13,9 @@ import pytest
 import torch
 
 from personalization.engine import Concept, Engine
+from personalization.engine import negatives
 from personalization.engine.data import Example
+from personalization.engine.inference import open_photo
 from personalization.engine.trainer import Trainer
 from personalization.protocol import ConceptRef, TrainingCancelled, TrainProgress, TrainRequest
 
@@ -104,11 +107,24 @@ def test_hard_negatives_come_from_the_folder_ranked_by_similarity(
     plan = trainer.prepare()
     # 1 from the request + up to 3 per positive (hard) + 2 random (easy), the positive's copy excluded.
     assert 1 + 3 + 2 <= plan.n_negatives <= 1 + 3 * 2 + 2
-    assert len(engine.negative_pool.features(folder)[0]) == 12
+    paths, features, _ = engine.negative_pool.features(folder)
+    assert len(paths) == 13  # the broken file is skipped
+
+    # The hard ones are the folder's most similar photos to each positive, never the positive's copy.
+    found = negatives.mine(engine.negative_pool, [open_photo(p) for p in positives], positives, [], folder,
+                           per_positive=2, n_easy=3, rng=random.Random(0))
+    similarity = engine.image_features(positives) @ features.T
+    copy = paths.index(folder / "copy-of-positive.png")
+    similarity[:, copy] = -2
+    expected = {paths[i].name for i in similarity.topk(2, dim=1).indices.flatten().tolist()}
+    pixels = {p.name: open_photo(p.read_bytes()).tobytes() for p in paths}
+    assert {name for name, px in pixels.items() if px in {im.tobytes() for im in found.hard}} == expected
+    assert len(found.easy) == 3 and not {im.tobytes() for im in found.easy} & {im.tobytes() for im in found.hard}
+    assert pixels["copy-of-positive.png"] not in {im.tobytes() for im in found.hard + found.easy}
     examples = plan.epoch(trainer.rng)
-    negatives = [e for e in examples if e.image is not None and e.image >= plan.n_positives]
-    assert negatives and all(e.label is False for e in negatives)
-    assert all("No" in t.answer.split(",")[0] for e in negatives for t in e.turns)
+    said_no = [e for e in examples if e.image is not None and e.image >= plan.n_positives]
+    assert said_no and all(e.label is False for e in said_no)
+    assert all(t.answer.startswith("No,") for e in said_no for t in e.turns)
 
     caplog.set_level(logging.WARNING)
     empty = tmp_path / "empty"

@@ -1,0 +1,185 @@
+"""`yo eval DATASET_DIR`: the papers' metrics (RECIPE §5) on a dataset in the Yo'LLaVA layout.
+
+    DATASET_DIR/train/<name>/*.png    photos a concept is taught from
+    DATASET_DIR/test/<name>/*.png     held-out photos
+    DATASET_DIR/pool/**.png           optional everyday photos to mine hard negatives from
+    DATASET_DIR/categories.json       optional {"<name>": "dog", ...}
+    DATASET_DIR/qa.json               optional two-choice questions:
+        {"<name>": [{"question": "What color is <sks>?", "options": ["red", "blue"], "answer": 0,
+                     "image": "test/<name>/1.png"}, ...]}
+        "<sks>" stands for the concept; with "image" it is visual QA, without it text-only QA.
+        The chosen option is the one the model finds more likely as the answer.
+
+Each concept is trained on its train photos (the other concepts' train photos are its
+negatives, plus the pool); then "Is <sks> in this photo?" is asked of every test photo of
+every concept: positive accuracy on its own photos, negative accuracy on the others',
+weighted = their mean. `--random-vectors` also scores each concept with its vectors
+replaced by random ones of the same scale: the chance baseline of the same pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..protocol import ConceptRef, TrainRequest
+from .concept import Concept
+from .negatives import IMAGE_SUFFIXES
+from .trainer import TrainConfig
+
+
+@dataclass
+class Dataset:
+    root: Path
+    train: dict[str, list[Path]]
+    test: dict[str, list[Path]]
+    categories: dict[str, str] = field(default_factory=dict)
+    qa: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, root: Path) -> "Dataset":
+        def photos(split: str) -> dict[str, list[Path]]:
+            folder = root / split
+            if not folder.is_dir():
+                raise SystemExit(f"{root} has no {split}/ folder (expected {split}/<name>/*.png)")
+            return {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                    for d in sorted(folder.iterdir()) if d.is_dir()}
+
+        def optional(name: str) -> dict[str, Any]:
+            path = root / name
+            return json.loads(path.read_text()) if path.exists() else {}
+
+        return cls(root, photos("train"), photos("test"), optional("categories.json"), optional("qa.json"))
+
+
+def randomised(tokens: bytes, seed: int) -> bytes:
+    """The same concept file with random vectors of the same scale (the chance baseline)."""
+    concept = Concept.from_bytes(tokens)
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(concept.inputs.shape, generator=g) * concept.inputs.std() + concept.inputs.mean()
+    output = torch.randn(concept.output.shape, generator=g) * concept.output.std() + concept.output.mean()
+    return Concept(inputs, output, concept.model_id, concept.fingerprint, concept.name).to_bytes()
+
+
+def recognition(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> dict[str, dict[str, float]]:
+    """Positive / negative / weighted accuracy per concept over every test photo."""
+    names, width = list(refs), engine.backend.slots.n_slots
+    hits: dict[str, dict[bool, list[bool]]] = {n: {True: [], False: []} for n in names}
+    requests, owners = [], []
+    for owner, paths in dataset.test.items():
+        for path in paths:
+            data = path.read_bytes()
+            for start in range(0, len(names), width):  # as many concepts per photo as there are slots
+                requests.append((data, [refs[n] for n in names[start:start + width]]))
+                owners.append(owner)
+    for start in range(0, len(requests), 64):  # the engine batches these into forward passes
+        chunk = requests[start:start + 64]
+        for (_, group), owner, found in zip(chunk, owners[start:start + 64], engine.recognise_batch(chunk)):
+            for ref, answer in zip(group, found):
+                hits[ref.name][ref.name == owner].append(answer.present == (ref.name == owner))
+    out = {}
+    for name in names:
+        pos, neg = (sum(v) / len(v) if v else float("nan") for v in (hits[name][True], hits[name][False]))
+        out[name] = {"positive": pos, "negative": neg, "weighted": (pos + neg) / 2,
+                     "n_positive": len(hits[name][True]), "n_negative": len(hits[name][False])}
+    return out
+
+
+def question_answering(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name, items in dataset.qa.items():
+        if name not in refs:
+            continue
+        scores: dict[str, list[bool]] = {"visual_qa": [], "text_qa": []}
+        for item in items:
+            parts = item["question"].split("<sks>")
+            question: list[str | int] = [parts[0]]
+            for part in parts[1:]:
+                question += [0, part]
+            photo = (dataset.root / item["image"]).read_bytes() if item.get("image") else None
+            chosen = engine.inference.choose(question, item["options"], [refs[name]], photo)
+            scores["visual_qa" if photo else "text_qa"].append(chosen == int(item["answer"]))
+        out[name] = {k: sum(v) / len(v) for k, v in scores.items() if v}
+    return out
+
+
+def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives_dir: Path | None = None,
+             seed: int = 0, random_vectors: bool = False, log: Any = None) -> dict[str, Any]:
+    pool = negatives_dir or (dataset.root / "pool" if (dataset.root / "pool").is_dir() else None)
+    refs: dict[str, ConceptRef] = {}
+    report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}}
+    started = time.monotonic()
+    for name, photos in dataset.train.items():
+        others = [p.read_bytes() for other, ps in dataset.train.items() if other != name for p in ps]
+        request = TrainRequest(name=name, positives=[p.read_bytes() for p in photos], negatives=others,
+                               negatives_dir=str(pool) if pool else None, category=dataset.categories.get(name, ""),
+                               epochs=epochs, seed=seed)
+        t = time.monotonic()
+        result = engine.train(request)
+        refs[name] = ConceptRef(name=name, tokens=result.tokens)
+        report["concepts"][name] = {"train_accuracy": result.train_accuracy, "epochs_run": result.epochs_run,
+                                    "train_seconds": round(time.monotonic() - t, 2)}
+        if log:
+            log(f"trained {name}: training recognition {result.train_accuracy:.3f} in {result.epochs_run} epochs")
+    measured = [recognition(engine, dataset, refs), question_answering(engine, dataset, refs)]
+    if random_vectors:
+        baseline = {n: ConceptRef(name=n, tokens=randomised(r.tokens or b"", seed)) for n, r in refs.items()}
+        measured.append({n: {f"random_{k}": v for k, v in m.items() if not k.startswith("n_")}
+                         for n, m in recognition(engine, dataset, baseline).items()})
+    for metrics in measured:
+        for name, values in metrics.items():
+            report["concepts"][name].update(values)
+    keys = sorted({k for c in report["concepts"].values() for k in c if isinstance(c[k], float)})
+    report["mean"] = {k: sum(c[k] for c in report["concepts"].values() if k in c)
+                      / sum(1 for c in report["concepts"].values() if k in c) for k in keys}
+    report["seconds"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def table(report: dict[str, Any]) -> str:
+    columns = [c for c in ("positive", "negative", "weighted", "visual_qa", "text_qa", "random_weighted",
+                           "train_accuracy") if c in report["mean"]]
+    rows = [["concept", *columns]]
+    for name, values in [*report["concepts"].items(), ("mean", report["mean"])]:
+        rows.append([name, *(f"{values[c]:.3f}" if c in values else "-" for c in columns)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="yo eval", description="recognition and QA accuracy on a dataset")
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--model", default=os.environ.get("YO_MODEL"), help="model id or folder (default $YO_MODEL)")
+    parser.add_argument("--device", default=os.environ.get("YO_DEVICE") or None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--negatives", type=Path, default=None, help="everyday photos (default DATASET/pool)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--random-vectors", action="store_true", help="also score randomised vectors (chance)")
+    parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    args = parser.parse_args(argv)
+    if not args.model:
+        print("yo eval: no model: pass --model or set YO_MODEL", file=sys.stderr)
+        return 2
+    from . import Engine
+
+    dataset = Dataset.open(args.dataset)
+    engine = Engine.load(args.model, device=args.device, config=TrainConfig())
+    say = None if args.json else (lambda line: print(line, file=sys.stderr))
+    report = evaluate(engine, dataset, args.epochs, args.negatives, args.seed, args.random_vectors, say)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report) if args.json else table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
