@@ -140,9 +140,9 @@ async def main(users: int, rounds: int, http: bool, telegram_limits: bool) -> in
             await assistant.start()
             stack.push_async_callback(assistant.close)
 
-            def yo_app(api: FakeBotAPI, helper: Any) -> Application:  # type: ignore[type-arg]
+            def yo_app(api: FakeBotAPI, helper: Any, bot_settings: Settings) -> Application:  # type: ignore[type-arg]
                 request = {} if http else {"request": api.request(), "updates_request": api.request()}
-                return build_application(settings, helper, rate_limiter=limiter(telegram_limits), **request)
+                return build_application(bot_settings, helper, rate_limiter=limiter(telegram_limits), **request)
 
             adapter_settings = settings.model_copy(update={"telegram_api_url": adapter_url} if adapter_url else {})
             echo_settings = settings.model_copy(update={"telegram_api_url": echo_url} if echo_url else {})
@@ -154,9 +154,9 @@ async def main(users: int, rounds: int, http: bool, telegram_limits: bool) -> in
                     continue
                 results.append(await measure("echo", echo_application(echo_api, echo_url, telegram_limits),
                                              echo_settings, echo_api, users, half, lambda n: f"hello {n}"))
-                results.append(await measure("adapter", yo_app(adapter_api, RecordingAssistant(instant_help)),
+                results.append(await measure("adapter", yo_app(adapter_api, RecordingAssistant(instant_help), adapter_settings),
                                              adapter_settings, adapter_api, users, half, commands))
-                results.append(await measure("yo", yo_app(yo_api, assistant), settings, yo_api, users, half,
+                results.append(await measure("yo", yo_app(yo_api, assistant, settings), settings, yo_api, users, half,
                                              commands))
 
     def merged(name: str) -> dict[str, float]:

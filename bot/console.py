@@ -1,7 +1,7 @@
 """`yo console`: the assistant in the terminal, with the same store as the chat bots.
 
 Photos are file paths anywhere in a line ("is Bo in this? ~/photos/park.jpg").
-Buttons are numbered; type the number to press one. Arrow keys edit the line and
+Buttons are numbered; type the number to press one of the latest shown. Arrow keys edit the line and
 walk the history (kept in the data folder).
 """
 
@@ -34,7 +34,7 @@ class ConsoleChannel:
     def __init__(self, out_dir: Path, stream: TextIO | None = None) -> None:
         self.out_dir = out_dir
         self.stream = stream
-        self.buttons: list[str] = []  # button data by number shown, for presses
+        self.buttons: list[str] = []  # data of the latest buttons shown, by number - 1
         self.replies: list[Reply] = []
         self._numbers = itertools.count(1)
 
@@ -49,6 +49,8 @@ class ConsoleChannel:
             path = self.out_dir / f"yo-{next(self._numbers)}.jpg"
             path.write_bytes(image)
             lines.append(f"   [image: {path}]")
+        if reply.buttons:
+            self.buttons = []  # numbers always refer to the latest buttons shown
         for row in reply.buttons:
             labels = []
             for button in row:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     yo_max_photos: int = 10
     yo_max_concepts_per_user: int = 50
     yo_max_queued_jobs_per_user: int = 3
+    # Training epochs per concept; None: the recipe's (up to 15, best epoch kept).
+    yo_train_epochs: int | None = None
 
 
 def load_settings() -> Settings:

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 class Assistant:
     def __init__(self, store: Store, models: ModelService, settings: Settings,
                  queue: TrainingQueue | None = None) -> None:
-        queue = queue or TrainingQueue(store, models, negatives_dir=settings.yo_negatives_dir)
+        queue = queue or TrainingQueue(store, models, negatives_dir=settings.yo_negatives_dir,
+                                       epochs=settings.yo_train_epochs)
         self.services = Services(store=store, models=models, queue=queue, settings=settings,
                                  tracker=JobTracker(store, queue))
 

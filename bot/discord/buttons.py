@@ -45,7 +45,7 @@ class AssistantButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r
         return cls(label, match["data"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        client: PressHandler = interaction.client  # type: ignore[assignment]
+        client: PressHandler = interaction.client
         await client.on_assistant_button(interaction, self.data)
 
 

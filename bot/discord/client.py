@@ -137,12 +137,17 @@ class YoClient(discord.Client):
             if translated is None:
                 return
             incoming, problems = translated
-            channel = self.channel_for(message.channel, message.channel.id, message.guild, reply_to=message)
+            # In a busy server channel, answer as a Discord reply to the asker's message.
+            channel = self.channel_for(message.channel, message.channel.id, message.guild,
+                                       reply_to=message if message.guild is not None else None)
             if problems:
                 await channel.send(Reply("\n".join(problems)))
                 if not incoming.photos and message.attachments:
                     return  # nothing usable came: don't act on the words alone ("this is Bo" without Bo)
-            await self.assistant.handle(incoming, channel)
+            try:
+                await self.assistant.handle(incoming, channel)
+            finally:
+                channel.done()
         except Exception:
             log.exception("failed on Discord message %s in %s", message.id, message.channel.id)
             await self._apologise(message.channel)
@@ -193,6 +198,8 @@ class YoClient(discord.Client):
         except Exception:
             log.exception("failed on button %r from %s", data, user.id)
             await channel.send(Reply(SORRY))
+        finally:
+            channel.done()
 
 
 def _client(interaction: discord.Interaction[Any]) -> YoClient:

@@ -150,7 +150,10 @@ async def to_message(message: discord.Message, me_id: int) -> tuple[Message, lis
         replied = await read_photos([a for a in reference.resolved.attachments
                                      if (_content_type(a) or "image/").startswith("image/")])
     if not text and not attached.photos and not replied.photos and not attached.problems:
-        return None  # e.g. a reply without a ping while the message-content intent is off: Discord hid it
+        if message.guild is not None and message.content.strip() and not message.attachments:
+            text = "/help"  # a bare "@Yo": say what Yo can do
+        else:
+            return None  # e.g. a reply without a ping while the message-content intent is off: Discord hid it
     guild = message.guild
     translated = Message(
         platform=PLATFORM,

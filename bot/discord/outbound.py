@@ -57,7 +57,7 @@ def fit_image(data: bytes, limit: int) -> bytes | None:
     if len(data) <= limit:
         return data
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
     except Exception:  # not an image Pillow reads: nothing to shrink
         return None
@@ -144,9 +144,6 @@ class EditGate:
             self._last[channel_id] = self.clock()
 
 
-Sender = Callable[[Rendered, bool], Awaitable[discord.Message | None]]
-
-
 class DiscordSentMessage:
     """A message Yo sent (the last piece of a long reply), editable in place."""
 
@@ -163,7 +160,8 @@ class DiscordSentMessage:
             return  # a newer edit of this message is on its way
         rendered = render(reply, self.channel.filesize_limit)
         if self.message is None:  # nothing was shown yet: show it now
-            self.message = await self.channel.post(rendered)
+            if not rendered.empty:
+                self.message = await self.channel.post(rendered)
             return
         text = "\n".join(rendered.texts)[:MAX_TEXT] or "\u200b"
         try:
@@ -223,6 +221,10 @@ class BaseChannel:
         except Exception as error:  # typing is a nicety: a missing permission must not break a reply
             log.debug("typing in %s failed: %s", self.channel_id, error)
 
+    def done(self) -> None:
+        """The assistant has finished with this message: no more "typing…"."""
+        self._stop_typing()
+
     def _stop_typing(self) -> None:
         if self._typing is not None:
             self._typing.cancel()
@@ -254,7 +256,8 @@ class DiscordChannel(BaseChannel):
         if reference is not None:
             kwargs["reference"] = reference.to_reference(fail_if_not_exists=False)
             kwargs["mention_author"] = False
-        return await self.platform_channel.send(text or None, **kwargs)  # type: ignore[arg-type]
+        send: Callable[..., Awaitable[discord.Message]] = self.platform_channel.send  # overloads, one call
+        return await send(text or None, **kwargs)
 
 
 class InteractionChannel(BaseChannel):
@@ -284,7 +287,8 @@ class InteractionChannel(BaseChannel):
             kwargs["files"] = as_files(images)
         if view is not None:
             kwargs["view"] = view
-        message = await self.interaction.followup.send(text or discord.utils.MISSING, **kwargs)  # type: ignore[arg-type]
+        send: Callable[..., Awaitable[discord.WebhookMessage]] = self.interaction.followup.send
+        message = await send(text or discord.utils.MISSING, **kwargs)
         self.answered = True
         return message
 
@@ -303,7 +307,8 @@ class InteractionChannel(BaseChannel):
 
     async def finish(self) -> None:
         """After the assistant is done: an interaction that got no answer loses its "thinking…"."""
-        if self.answered or not self.fresh:
+        self.done()
+        if self.answered or not self.fresh or self.interaction.type is not discord.InteractionType.application_command:
             return
         try:
             await self.interaction.delete_original_response()

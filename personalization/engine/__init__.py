@@ -15,8 +15,7 @@ from typing import Sequence
 
 import torch
 
-from ..protocol import (CancelToken, ConceptRef, ProgressCallback, Recognition, Segments, TrainRequest,
-                        TrainResult)
+from ..protocol import CancelToken, ConceptRef, ProgressCallback, Recognition, Segments, TrainRequest, TrainResult
 from .backends import Backend, load_backend
 from .concept import Concept, ConceptMismatch
 from .inference import Inference, open_photo

@@ -1,11 +1,17 @@
-"""Rows of token ids -> one padded forward pass.
+"""Rows of token ids -> one padded forward pass in two phases.
 
 A row is a shared prefix (chat start, the image's placeholder tokens, maybe a concept
 prompt) followed by branches: several questions (with or without answers) about that
 prefix. Each branch attends to the prefix and to itself only, and its positions continue
 from the end of the prefix, so every branch computes exactly what it would alone, while
 the image's hundreds of tokens go through the model once per row instead of once per
-question. Padding is on the right; padded positions attend to nothing but themselves.
+question.
+
+The prefix up to the first concept token does not depend on any concept vector (attention
+is causal), so it runs first, without gradients, into a key/value cache ("frozen" part);
+only the rest ("live" part: concept prompt, questions, answers) runs with gradients. The
+backward pass then never touches the image tokens. Padding is on the right of each part;
+padded positions attend to nothing but themselves.
 """
 
 from __future__ import annotations
@@ -35,70 +41,82 @@ class Row:
 
 @dataclass
 class Packed:
-    input_ids: torch.Tensor  # [B, T]
-    image_mask: torch.Tensor  # [B, T] where image tokens go
+    frozen_ids: torch.Tensor  # [B, F]: prefix tokens before any concept token (holds the image placeholders)
+    frozen_mask: torch.Tensor  # [B, 1, F, F] additive
+    frozen_positions: torch.Tensor  # [B, F]
     images: torch.Tensor | None  # [n, hidden]: image tokens in row order
-    attention_mask: torch.Tensor  # [B, 1, T, T] additive
-    position_ids: torch.Tensor  # [B, T]
-    targets: torch.Tensor  # [B, T]: the token position t must predict, or IGNORE
-    branch_ids: torch.Tensor  # [B, T]: which branch (numbered over the batch) a position is in, -1: none
-    reads: list[tuple[int, int]]  # (row, position) of each branch's last token, rows in order
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.input_ids.shape)  # type: ignore[return-value]
+    image_token_id: int
+    live_ids: torch.Tensor  # [B, L]
+    live_mask: torch.Tensor  # [B, 1, L, F + L] additive
+    live_positions: torch.Tensor  # [B, L]
+    targets: torch.Tensor  # [B, L]: the token live position t must predict, or IGNORE
+    branch_ids: torch.Tensor  # [B, L]: which branch (numbered over the batch) a position is in, -1: none
+    reads: list[tuple[int, int]]  # (row, live position) of each branch's last token, rows in order
 
 
-def pack(rows: list[Row], pad_id: int, image_token_id: int, device: torch.device, dtype: torch.dtype) -> Packed:
-    ids: list[list[int]] = []
+def pack(backend: Backend, rows: list[Row]) -> Packed:
+    tokens, slots, device, dtype = backend.tokens, backend.slots, backend.device, backend.dtype
+    lo, hi = slots.first_id, slots.first_id + slots.n_slots * slots.stride
+    frozen: list[list[int]] = []
+    ids: list[list[int]] = []  # the live part, per row: ids, segments, positions, targets, branch numbers
     segments: list[list[int]] = []
     positions: list[list[int]] = []
     targets: list[list[int]] = []
-    reads: list[tuple[int, int]] = []
     numbers: list[list[int]] = []
+    reads: list[tuple[int, int]] = []
     for r, row in enumerate(rows):
-        seq, seg, pos = list(row.prefix), [0] * len(row.prefix), list(range(len(row.prefix)))
-        tgt = [IGNORE] * len(row.prefix)
-        number = [-1] * len(row.prefix)
+        cut = next((i for i, t in enumerate(row.prefix) if lo <= t < hi), len(row.prefix))
+        frozen.append(row.prefix[:cut])
+        rest = row.prefix[cut:]
+        seq, seg, pos = list(rest), [0] * len(rest), list(range(cut, len(row.prefix)))
+        tgt, num = [IGNORE] * len(rest), [-1] * len(rest)
         for b, branch in enumerate(row.branches, start=1):
-            start = len(seq)
+            start, n = len(seq), len(branch.ids)
             seq += branch.ids
-            seg += [b] * len(branch.ids)
-            pos += range(len(row.prefix), len(row.prefix) + len(branch.ids))
-            tgt += [IGNORE] * len(branch.ids)
-            number += [len(reads)] * len(branch.ids)
+            seg += [b] * n
+            pos += range(len(row.prefix), len(row.prefix) + n)
+            tgt += [IGNORE] * n
+            num += [len(reads)] * n
             if branch.answer_from is not None:  # position t predicts token t + 1 of the same branch
                 for t in range(start + max(branch.answer_from, 1), len(seq)):
                     tgt[t - 1] = seq[t]
             reads.append((r, len(seq) - 1))
-        ids.append(seq)
-        segments.append(seg)
-        positions.append(pos)
-        targets.append(tgt)
-        numbers.append(number)
+        for column, values in zip((ids, segments, positions, targets, numbers), (seq, seg, pos, tgt, num)):
+            column.append(values)
 
-    width = max(len(s) for s in ids)
+    width_f, width_l = max(len(f) for f in frozen), max(1, max(len(x) for x in ids))
 
-    def pad(rows_: list[list[int]], value: int) -> torch.Tensor:
-        return torch.tensor([x + [value] * (width - len(x)) for x in rows_], dtype=torch.long, device=device)
+    def tensor(values: list[list[int]], width: int, fill: int) -> torch.Tensor:
+        return torch.tensor([v + [fill] * (width - len(v)) for v in values], dtype=torch.long, device=device)
 
-    input_ids, seg, position_ids = pad(ids, pad_id), pad(segments, -1), pad(positions, 0)
-    q, k = seg[:, :, None], seg[:, None, :]
-    causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
-    allowed = causal & (k >= 0) & ((k == 0) | (k == q))
+    frozen_ids = tensor(frozen, width_f, tokens.pad_id)
+    frozen_seg = tensor([[0] * len(f) for f in frozen], width_f, -1)
+    live_ids, live_seg = tensor(ids, width_l, tokens.pad_id), tensor(segments, width_l, -1)
+    # One mask over [frozen | live]: causal, within the prefix (segment 0) or the same branch, no padding.
+    layout = torch.cat([frozen_seg, live_seg], dim=1)
+    q, k = layout[:, :, None], layout[:, None, :]
+    width = width_f + width_l
+    allowed = torch.ones(width, width, dtype=torch.bool, device=device).tril() & (k >= 0) & ((k == 0) | (k == q))
     allowed |= torch.eye(width, dtype=torch.bool, device=device)  # padding sees itself: no empty softmax
-    attention = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
     images = [row.image for row in rows if row.image is not None]
-    return Packed(input_ids, input_ids == image_token_id, torch.cat(images) if images else None,
-                  attention[:, None], position_ids, pad(targets, IGNORE), pad(numbers, -1), reads)
+    if int((frozen_ids == tokens.image_token_id).sum()) != sum(len(i) for i in images):
+        raise ValueError("image placeholders must come before any concept token")
+    return Packed(frozen_ids, mask[:, None, :width_f, :width_f], tensor([list(range(len(f))) for f in frozen],
+                  width_f, 0), torch.cat(images) if images else None, tokens.image_token_id, live_ids,
+                  mask[:, None, width_f:], tensor(positions, width_l, 0), tensor(targets, width_l, IGNORE),
+                  tensor(numbers, width_l, -1), reads)
 
 
 def hidden_states(backend: Backend, packed: Packed) -> torch.Tensor:
-    """Run the frozen model on a packed batch (slot vectors must be bound): [B, T, d]."""
-    embeds = backend.embed(packed.input_ids)
-    if packed.images is not None:
-        embeds = embeds.masked_scatter(packed.image_mask[..., None], packed.images.to(embeds.dtype))
-    return backend.hidden_states(embeds, packed.attention_mask, packed.position_ids)
+    """Hidden states [B, L, d] of the live part (slot vectors must be bound)."""
+    with torch.no_grad():  # the frozen part never depends on the concept: no graph, no backward
+        embeds = backend.embed(packed.frozen_ids)
+        if packed.images is not None:
+            where = (packed.frozen_ids == packed.image_token_id)[..., None]
+            embeds = embeds.masked_scatter(where, packed.images.to(embeds.dtype))
+        cache = backend.prefill(embeds, packed.frozen_mask, packed.frozen_positions)
+    return backend.hidden_states(backend.embed(packed.live_ids), packed.live_mask, packed.live_positions, cache)
 
 
 def answer_loss(backend: Backend, packed: Packed, hidden: torch.Tensor) -> torch.Tensor:

@@ -101,3 +101,17 @@ def as_subject(answer: str, category: str) -> str:
 def qa_turns(pairs: Sequence[tuple[str, str]], answers: Sequence[str], category: str) -> tuple[Turn, ...]:
     return tuple(Turn(train, as_subject(answer, category))
                  for (_, train), answer in zip(pairs, answers) if answer.strip())
+
+
+def batches(examples: Sequence[Example], size: int, rng: random.Random) -> list[list[Example]]:
+    """Batches of one kind each (photo + many questions, photo + one, text only), in random order.
+
+    Rows of one kind have about the same length, so padding wastes little; a batch of one
+    kind is what every step of the batch-1 recipe is anyway.
+    """
+    kinds: dict[tuple[bool, int], list[Example]] = {}
+    for example in examples:
+        kinds.setdefault((example.image is None, len(example.turns)), []).append(example)
+    out = [group[i:i + size] for group in kinds.values() for i in range(0, len(group), size)]
+    rng.shuffle(out)
+    return out

@@ -122,7 +122,7 @@ class Inference:
         backend, out = self.backend, []
         for i in range(0, len(rows), self.batch_size):
             chunk = rows[i:i + self.batch_size]
-            packed = pack(chunk, backend.tokens.pad_id, backend.tokens.image_token_id, backend.device, backend.dtype)
+            packed = pack(backend, chunk)
             with backend.slots.bind(*backend.slots.pack(vectors[i:i + self.batch_size], backend.device,
                                                         backend.dtype)):
                 out.append(yes_probability(backend, packed, hidden_states(backend, packed)).cpu())
@@ -141,7 +141,7 @@ class Inference:
                           [subjects[x].who if isinstance(x, int) else x for x in question])
         branches = [Branch(*tokens.ask_and_answer(asked, [option])) for option in options]
         row = Row(tokens.prefix(None if image is None else len(image)), image, branches)
-        packed = pack([row], tokens.pad_id, tokens.image_token_id, backend.device, backend.dtype)
+        packed = pack(backend, [row])
         with backend.slots.bind(*backend.slots.pack([[s.vectors for s in subjects]], backend.device, backend.dtype)):
             scores = answer_logprobs(backend, packed, hidden_states(backend, packed))
         return int(scores.argmax())

@@ -91,6 +91,6 @@ def mine(pool: NegativePool, positives: list[Image.Image], positive_bytes: list[
     chosen = set(hard)
     rest = [i for i in usable if i not in chosen]
     easy = rng.sample(rest, min(n_easy, len(rest)))
-    images = {i: load(paths[i]) for i in hard + easy}
-    return Negatives(list(extra) + [images[i] for i in hard if images[i] is not None],
-                     [images[i] for i in easy if images[i] is not None])
+    loaded = {i: load(paths[i]) for i in hard + easy}
+    images = {i: image for i, image in loaded.items() if image is not None}
+    return Negatives(list(extra) + [images[i] for i in hard if i in images], [images[i] for i in easy if i in images])

@@ -53,6 +53,7 @@ class Tokens:
 
     def __init__(self, tokenizer: Any, chat: ChatFormat, image_token_id: int) -> None:
         self.tokenizer, self.chat, self.image_token_id = tokenizer, chat, image_token_id
+        self._prefixes: dict[int | None, list[int]] = {}
         self.eos_id: int = tokenizer.eos_token_id
         self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.assistant_start = self.template(chat.assistant_start)
@@ -114,11 +115,15 @@ class Tokens:
 
     def prefix(self, image_tokens: int | None) -> list[int]:
         """The start of the user turn, with `image_tokens` placeholders where the image goes."""
-        if image_tokens is None:
-            return self.template(self.chat.user_start_text, bos=True)
-        ids = self.template(self.chat.user_start_image, bos=True)
-        at = ids.index(self.image_token_id)
-        return ids[:at] + [self.image_token_id] * image_tokens + ids[at + 1:]
+        if image_tokens not in self._prefixes:
+            if image_tokens is None:
+                ids = self.template(self.chat.user_start_text, bos=True)
+            else:
+                ids = self.template(self.chat.user_start_image, bos=True)
+                at = ids.index(self.image_token_id)
+                ids = ids[:at] + [self.image_token_id] * image_tokens + ids[at + 1:]
+            self._prefixes[image_tokens] = ids
+        return list(self._prefixes[image_tokens])
 
     def question_end(self) -> list[int]:
         """After the question: the generation prompt, plus the tokens every answer shares."""

@@ -64,7 +64,7 @@ class SlotHead(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        return self.base.weight
+        return self.base.weight  # type: ignore[return-value]
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [B, T, d] -> logits [B, T, V]; rows are the bound batch rows."""

@@ -115,6 +115,17 @@ def build_config(tokenizer: Any, sizes: dict[str, Any]) -> Any:
         tie_word_embeddings=False)
 
 
+def build_processor(tokenizer: Any, image_size: int, patch_size: int) -> Any:
+    """LLaVA-1.5's processor: CLIP preprocessing at `image_size`, the chat template, <image> expansion."""
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
+
+    crop = {"height": image_size, "width": image_size}
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size=crop)
+    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
+                          vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                          chat_template=LLAVA_CHAT_TEMPLATE)
+
+
 def build_tiny_model(out_dir: Path, kind: str = "llava", seed: int = 0, **overrides: Any) -> Path:
     """Write a tiny random model and its processor to `out_dir`; returns `out_dir`.
 
@@ -122,7 +133,7 @@ def build_tiny_model(out_dir: Path, kind: str = "llava", seed: int = 0, **overri
     """
     if kind != "llava":
         raise ValueError(f"tiny model kind {kind!r} is not available yet (only 'llava')")
-    from transformers import CLIPImageProcessorPil, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers import LlavaForConditionalGeneration
 
     extra_corpus = overrides.pop("corpus", ())
     unknown = set(overrides) - set(DEFAULTS)
@@ -139,12 +150,7 @@ def build_tiny_model(out_dir: Path, kind: str = "llava", seed: int = 0, **overri
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out_dir)
 
-    side = sizes["image_size"]
-    image_processor = CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                               patch_size=sizes["patch_size"], vision_feature_select_strategy="default",
-                               num_additional_image_tokens=1, chat_template=LLAVA_CHAT_TEMPLATE)
-    processor.save_pretrained(out_dir)
+    build_processor(tokenizer, sizes["image_size"], sizes["patch_size"]).save_pretrained(out_dir)
     _name_image_processor_like_the_hub(out_dir)
     return out_dir
 

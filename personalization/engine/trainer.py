@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 
 from ..protocol import CancelToken, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
 from . import data, negatives
-from .batch import Branch, Row, answer_loss, hidden_states, pack, yes_probability
+from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, yes_probability
 from .concept import Concept
 from .inference import Prompt, open_photo
 from .prompts import concept_prompt, continue_turn, fill
@@ -84,6 +84,8 @@ class Trainer:
         slot = self.backend.slots.ids(0, config.k)
         self.prompt = concept_prompt(slot.identifier, slot.latents)
         self.who = (slot.identifier,)
+        self._turns: dict[data.Turn, tuple[list[int], int | None]] = {}
+        self.prompt_ids = self.backend.tokens.pieces(self.prompt)
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -100,7 +102,8 @@ class Trainer:
                                config.hard_per_positive, config.easy_negatives, self.rng)
         self.check_cancel()
         images = positives + found.hard + found.easy
-        mirrored = [config.flip] * len(positives) + [config.flip and config.flip_negatives] * (len(images) - len(positives))
+        n_negatives = len(images) - len(positives)
+        mirrored = [config.flip] * len(positives) + [config.flip and config.flip_negatives] * n_negatives
         self.bank = ImageBank(self.engine, images, mirrored)
         self.n_positives = len(positives)
         self.check_cancel()
@@ -128,16 +131,18 @@ class Trainer:
     def row(self, example: data.Example) -> Row:
         tokens = self.backend.tokens
         image = None if example.image is None else self.bank.get(example.image, example.flip)
-        prefix = tokens.prefix(None if image is None else len(image)) + tokens.pieces(self.prompt)
-        branches = []
-        for turn in example.turns:
-            question = continue_turn(fill(turn.question, self.who))
+        prefix = tokens.prefix(None if image is None else len(image)) + self.prompt_ids
+        return Row(prefix, image, [Branch(*self.turn_ids(turn)) for turn in example.turns])
+
+    def turn_ids(self, turn: data.Turn) -> tuple[list[int], int | None]:
+        """A turn's ids and where its answer starts; tokenized once per training (turns recur every epoch)."""
+        if turn not in self._turns:
+            tokens, question = self.backend.tokens, continue_turn(fill(turn.question, self.who))
             if turn.answer:
-                ids, start = tokens.ask_and_answer(question, fill(turn.answer, self.who))
-                branches.append(Branch(ids, start))
+                self._turns[turn] = tokens.ask_and_answer(question, fill(turn.answer, self.who))
             else:
-                branches.append(Branch(tokens.ask(question)))
-        return Row(prefix, image, branches)
+                self._turns[turn] = (tokens.ask(question), None)
+        return self._turns[turn]
 
     def bound(self, inputs: torch.Tensor, output: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The trainable vectors bound to slot 0 of every row (views: gradients flow back)."""
@@ -145,16 +150,15 @@ class Trainer:
         padded = torch.cat([inputs, inputs.new_zeros(slots.stride - inputs.shape[0], inputs.shape[1])])
         return padded.to(dtype).expand(rows, -1, -1), output.to(dtype).expand(rows, 1, -1)
 
-    def forward_rows(self, examples: list[data.Example]) -> tuple[object, torch.Tensor]:
-        backend = self.backend
-        packed = pack([self.row(e) for e in examples], backend.tokens.pad_id, backend.tokens.image_token_id,
-                      backend.device, backend.dtype)
-        return packed, hidden_states(backend, packed)
+    def forward_rows(self, examples: list[data.Example]) -> tuple[Packed, torch.Tensor]:
+        packed = pack(self.backend, [self.row(e) for e in examples])
+        return packed, hidden_states(self.backend, packed)
 
     @torch.no_grad()
     def recognition(self, inputs: torch.Tensor, output: torch.Tensor, n_images: int) -> tuple[float, float]:
         """(weighted accuracy, mean log-probability of the right answer) on the training photos."""
-        correct, log_p = {True: [], False: []}, []
+        correct: dict[bool, list[bool]] = {True: [], False: []}
+        log_p: list[float] = []
         for start in range(0, n_images, self.config.batch_size):
             indices = range(start, min(n_images, start + self.config.batch_size))
             with self.backend.slots.bind(*self.bound(inputs, output, len(indices))), self.backend.autocast():
@@ -168,31 +172,38 @@ class Trainer:
         accuracy = [sum(v) / len(v) for v in correct.values() if v]
         return sum(accuracy) / len(accuracy), sum(log_p) / max(1, len(log_p))
 
+    def step(self, batch: list[data.Example], inputs: torch.Tensor, output: torch.Tensor,
+             optimizer: torch.optim.Optimizer) -> float:
+        """One optimizer step on a batch of examples; returns the loss."""
+        with self.backend.slots.bind(*self.bound(inputs, output, len(batch))), self.backend.autocast():
+            packed, hidden = self.forward_rows(batch)
+            loss = answer_loss(self.backend, packed, hidden)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def optimizer(self, inputs: torch.Tensor, output: torch.Tensor) -> torch.optim.Optimizer:
+        config = self.config
+        return torch.optim.AdamW([inputs, output], lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
         backend, config = self.backend, self.config
         plan = self.prepare()
         inputs, output = self.initial_vectors()
-        optimizer = torch.optim.AdamW([inputs, output], lr=config.lr, betas=config.betas,
-                                      weight_decay=config.weight_decay)
-        steps_per_epoch = -(-len(plan.epoch(random.Random(0))) // config.batch_size)
+        optimizer = self.optimizer(inputs, output)
+        steps_per_epoch = len(data.batches(plan.epoch(random.Random(0)), config.batch_size, random.Random(0)))
         total, step, started = config.epochs * steps_per_epoch, 0, time.monotonic()
         best: tuple[tuple[float, float], torch.Tensor, torch.Tensor] | None = None
         perfect_epochs, epochs_run = 0, 0
         for epoch in range(1, config.epochs + 1):
-            examples, losses = plan.epoch(self.rng), []
-            for start in range(0, len(examples), config.batch_size):
+            losses = []
+            for batch in data.batches(plan.epoch(self.rng), config.batch_size, self.rng):
                 self.check_cancel()
-                batch = examples[start:start + config.batch_size]
-                with backend.slots.bind(*self.bound(inputs, output, len(batch))), backend.autocast():
-                    packed, hidden = self.forward_rows(batch)
-                    loss = answer_loss(backend, packed, hidden)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                losses.append(self.step(batch, inputs, output, optimizer))
                 step += 1
-                losses.append(loss.item())
                 eta = (time.monotonic() - started) / step * (total - step)
                 self.progress(TrainProgress("training", epoch, config.epochs, step, total, losses[-1], eta))
             epochs_run = epoch

@@ -50,6 +50,9 @@ RGB: dict[str, tuple[int, int, int]] = {
 
 OUTLINE = (30, 30, 30)
 SUPERSAMPLE = 2  # drawn at twice the size, then scaled down: smooth edges
+BODY_RADIUS = (0.2, 0.27)  # of the photo's side: the toy spans about half the photo
+TILT = 10.0  # degrees, either way
+SHIFT = 0.3  # how far from the centre the toy may stand, as a share of the room it has
 
 
 @dataclass(frozen=True, order=True)
@@ -167,19 +170,19 @@ def _draw_toy(subject: Subject, size: int, r: float) -> Image.Image:
 
     if subject.accessory == "hat":  # a top hat sitting on the head
         top = c - r * (0.95 if subject.shape != "star" else 1.05)
-        draw.rectangle((c - r * 0.6, top - r * 0.15, c + r * 0.6, top + r * 0.05), fill=acc, outline=OUTLINE,
+        draw.rectangle((c - r * 0.7, top - r * 0.18, c + r * 0.7, top + r * 0.08), fill=acc, outline=OUTLINE,
                        width=width)
-        draw.rectangle((c - r * 0.38, top - r * 0.75, c + r * 0.38, top - r * 0.15), fill=acc, outline=OUTLINE,
+        draw.rectangle((c - r * 0.45, top - r * 0.85, c + r * 0.45, top - r * 0.18), fill=acc, outline=OUTLINE,
                        width=width)
-    elif subject.accessory == "scarf":  # a band under the face with a hanging end
-        y = c + r * 0.3
-        draw.rectangle((c - r * 0.75, y - r * 0.14, c + r * 0.75, y + r * 0.14), fill=acc, outline=OUTLINE,
+    elif subject.accessory == "scarf":  # a thick band under the face with a hanging end
+        y = c + r * 0.35
+        draw.rectangle((c - r * 0.85, y - r * 0.2, c + r * 0.85, y + r * 0.2), fill=acc, outline=OUTLINE,
                        width=width)
-        draw.rectangle((c + r * 0.25, y, c + r * 0.5, y + r * 0.75), fill=acc, outline=OUTLINE, width=width)
+        draw.rectangle((c + r * 0.2, y, c + r * 0.55, y + r * 0.8), fill=acc, outline=OUTLINE, width=width)
     else:  # a bag hanging at the side on a strap
-        bx, by, bs = c + r * 1.0, c + r * 0.45, r * 0.42
+        bx, by, bs = c + r * 1.0, c + r * 0.45, r * 0.6
         draw.line((c + r * 0.1, c - r * 0.6, bx, by - bs * 0.5), fill=OUTLINE, width=width * 2)
-        draw.rounded_rectangle((bx - bs * 0.6, by - bs * 0.5, bx + bs * 0.6, by + bs * 0.6), radius=bs * 0.2,
+        draw.rounded_rectangle((bx - bs * 0.55, by - bs * 0.5, bx + bs * 0.55, by + bs * 0.55), radius=bs * 0.2,
                                fill=acc, outline=OUTLINE, width=width)
     return layer
 
@@ -188,13 +191,13 @@ def render(subject: Subject, rng: random.Random, size: int = 64) -> Image.Image:
     """One photo of `subject`: random place, size, tilt, mirror image, background and clutter."""
     big = size * SUPERSAMPLE
     image = _background(rng, big)
-    r = rng.uniform(0.2, 0.27) * big  # body radius: the toy spans about half the photo
+    r = rng.uniform(*BODY_RADIUS) * big
     layer = _draw_toy(subject, big, r)
-    layer = layer.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BICUBIC)
+    layer = layer.rotate(rng.uniform(-TILT, TILT), resample=Image.Resampling.BICUBIC)
     if rng.random() < 0.5:
         layer = layer.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     margin = big / 2 - r * 1.5  # keep the toy (with its hat or bag) inside the photo
-    dx, dy = (rng.uniform(-margin, margin) * 0.8 for _ in range(2))
+    dx, dy = (rng.uniform(-margin, margin) * SHIFT for _ in range(2))
     image.paste(layer, (round(dx), round(dy)), layer)
     return image.resize((size, size), Image.Resampling.LANCZOS)
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 TOKEN = "fake-bot-token"
 DISCORD_EPOCH_MS = 1420070400000
@@ -150,9 +151,11 @@ class FakeDiscord:
         self.interactions: dict[str, Interaction] = {}  # by token
         self.commands: list[dict[str, Any]] = []
         self.downloads: list[int] = []
+        self.cleared: list[int] = []  # interactions whose unanswered "thinking…" the bot removed
         self.unknown: list[str] = []
         self.identify: dict[str, Any] | None = None
         self.heartbeats = 0
+        self.message_content_allowed = True  # the developer portal's switch for the privileged intent
         self.interaction_upload_limit = 10 * 1024 * 1024  # what interactions say attachments may weigh
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
@@ -171,9 +174,9 @@ class FakeDiscord:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sockets = getattr(site._server, "sockets", None)
+        assert sockets
+        self.port = int(sockets[0].getsockname()[1])
         return self
 
     async def stop(self) -> None:
@@ -273,6 +276,10 @@ class FakeDiscord:
         if role_mention:
             text = f"<@&{self.bot_role_id}> {text}".strip()
             mention_roles.append(str(self.bot_role_id))
+        for mentioned_id in re.findall(r"<@!?(\d+)>", text):  # people named in the text, as Discord lists them
+            other = self.users.get(int(mentioned_id))
+            if other is not None and all(int(m["id"]) != other.id for m in mentions):
+                mentions.append(self._with_member(other, in_guild))
         data: dict[str, Any] = {
             "id": str(snowflake()), "channel_id": str(channel_id), "author": user.payload(), "content": text,
             "timestamp": now_iso(), "edited_timestamp": None, "tts": False, "mention_everyone": False,
@@ -427,6 +434,9 @@ class FakeDiscord:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         self.identify = identify
+        if self.intents & MESSAGE_CONTENT and not self.message_content_allowed:
+            await ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
         self._seq += 1
         ready = {"v": 10, "user": {**self.bot.payload(), "verified": True, "mfa_enabled": False},
                  "guilds": [{"id": str(self.guild_id), "unavailable": True}], "session_id": "fake-session",
@@ -561,9 +571,11 @@ class FakeDiscord:
         if len(parts) == 4 and parts[2] == "messages":
             if parts[3] == "@original":
                 originals = [p for p in self.posted if p.interaction_id == interaction.id]
-                if not originals:  # a deferred "thinking…" that nobody answered: nothing to change
-                    return web.Response(status=204) if method == "DELETE" else _json(
-                        {"message": "Unknown Message", "code": 10008}, status=404)
+                if not originals:  # a deferred "thinking…" that nobody answered
+                    if method == "DELETE":
+                        self.cleared.append(interaction.id)
+                        return web.Response(status=204)
+                    return _json({"message": "Unknown Message", "code": 10008}, status=404)
                 posted = originals[0]
             else:
                 posted = self._find(int(parts[3]))
@@ -625,10 +637,11 @@ class FakeDiscord:
         files: list[Upload] = []
         reader = await request.multipart()
         async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue
             if part.name == "payload_json":
-                body = json.loads(await part.text())  # type: ignore[union-attr]
+                body = json.loads(await part.text())
             elif part.name and part.name.startswith("files["):
-                data = await part.read()  # type: ignore[union-attr]
-                files.append(Upload(part.filename or "file", bytes(data),
-                                    part.headers.get("Content-Type")))  # type: ignore[union-attr]
+                data = await part.read()
+                files.append(Upload(part.filename or "file", bytes(data), part.headers.get("Content-Type")))
         return body, files

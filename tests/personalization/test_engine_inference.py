@@ -12,7 +12,8 @@ from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 from personalization.engine import Concept, ConceptMismatch, Engine
 from personalization.engine.batch import Branch, Row, hidden_states, pack, yes_probability
-from personalization.engine.inference import Inference, Prompt, open_photo
+from personalization.engine.inference import RECOGNITION_QUESTION, Inference, Prompt, open_photo
+from personalization.engine.prompts import fill, join_turn
 from personalization.protocol import ConceptRef
 
 
@@ -39,8 +40,7 @@ def test_own_forward_pass_matches_the_model_forward(engine: Engine, tiny_model: 
     image = engine.inference.image_tokens([data])[0]
     ids = tokens.prefix(len(image)) + tokens.user("What color is the dog?") + tokens.assistant_start
     assert ids == inputs["input_ids"][0].tolist()
-    packed = pack([Row(ids[:-1], image, [Branch(ids[-1:])])], tokens.pad_id, tokens.image_token_id,
-                  backend.device, backend.dtype)
+    packed = pack(backend, [Row(ids[:-1], image, [Branch(ids[-1:])])])
     with torch.no_grad():
         hidden = hidden_states(backend, packed)
         got = backend.logits(hidden[:, -1], torch.tensor([0]))[0, : expected.shape[0]]
@@ -57,7 +57,7 @@ def test_branches_compute_what_separate_rows_do(engine: Engine, make_photo: Call
     with torch.no_grad():
         results = []
         for rows in (together, apart):
-            packed = pack(rows, tokens.pad_id, tokens.image_token_id, backend.device, backend.dtype)
+            packed = pack(backend, rows)
             results.append(yes_probability(backend, packed, hidden_states(backend, packed)))
     torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-5)
 
@@ -176,3 +176,43 @@ def test_answer_and_describe_run_end_to_end(engine: Engine, make_photo: Callable
     features = engine.image_features([make_photo((1, 200, 3)), make_photo((200, 1, 3))])
     assert features.shape[0] == 2
     torch.testing.assert_close(features.norm(dim=-1), torch.ones(2))
+
+
+def test_concept_vectors_enter_exactly_where_their_tokens_are(engine: Engine, tiny_model: Path,
+                                                              make_photo: Callable[..., bytes]) -> None:
+    """P(yes) with a concept = the reference model run on hand-built embeddings."""
+    reference = LlavaForConditionalGeneration.from_pretrained(tiny_model).eval()
+    ref = random_concept(engine, "Bo", 11, scale=0.05)
+    concept = engine.load_concept(ref.tokens or b"")
+    data = make_photo((10, 120, 200))
+    expected_p = engine.recognise(data, [ref])[0].probability
+
+    tokens, slots = engine.backend.tokens, engine.backend.slots
+    image = engine.inference.image_tokens([data])[0]
+    subject = engine.inference.subjects([ref])[0]
+
+    ids = tokens.prefix(len(image)) + tokens.ask(join_turn([subject.prompt], fill(RECOGNITION_QUESTION, subject.who)))
+    table = reference.get_input_embeddings().weight
+    rows = []
+    for i in ids:
+        if slots.is_slot_token(i):
+            rows.append(concept.inputs[i - slots.first_id])
+        else:
+            rows.append(table[i])
+    embeds = torch.stack(rows)[None]
+    embeds[0, torch.tensor(ids) == tokens.image_token_id] = image
+    with torch.no_grad():
+        hidden = reference.model.language_model(inputs_embeds=embeds).last_hidden_state[0, -1]
+        logits = reference.lm_head(hidden)
+    pair = logits[[tokens.yes_id, tokens.no_id]].softmax(-1)
+    assert float(pair[0]) == pytest.approx(expected_p, abs=1e-5)
+
+
+def test_loading_errors_are_clear(tmp_path: Path) -> None:
+    from personalization.engine.backends.llava import quantization_config
+
+    with pytest.raises(RuntimeError, match="4-bit"):
+        quantization_config(torch.device("cpu"))
+    (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
+    with pytest.raises(ValueError, match="Yo runs llava"):
+        Engine.load(str(tmp_path), device="cpu")

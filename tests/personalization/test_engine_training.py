@@ -12,8 +12,7 @@ from typing import Callable
 import pytest
 import torch
 
-from personalization.engine import Concept, Engine
-from personalization.engine import negatives
+from personalization.engine import Concept, Engine, negatives
 from personalization.engine.data import Example
 from personalization.engine.inference import open_photo
 from personalization.engine.trainer import Trainer

@@ -61,9 +61,14 @@ class Backend(ABC):
         """Token embeddings, slot tokens taken from the bound concepts."""
 
     @abstractmethod
+    def prefill(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                position_ids: torch.Tensor) -> Any:
+        """Run a prefix (no gradients) and return its key/value cache."""
+
+    @abstractmethod
     def hidden_states(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
-                      position_ids: torch.Tensor) -> torch.Tensor:
-        """Last hidden states [B, T, d]; attention_mask is additive 4D [B, 1, T, T]."""
+                      position_ids: torch.Tensor, cache: Any = None) -> torch.Tensor:
+        """Last hidden states [B, T, d] after `cache`; attention_mask is additive 4D [B, 1, T, cached + T]."""
 
     @abstractmethod
     def logits(self, hidden: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -44,19 +44,25 @@ class LlavaBackend(Backend):
              n_slots: int = 8, k: int = 16) -> "LlavaBackend":
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        self = cls()
-        self.model_id = model_id
-        self.device = pick_device(device)
-        self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        kwargs: dict[str, object] = {"dtype": self.dtype}
+        target = pick_device(device)
+        kwargs: dict[str, object] = {"dtype": torch.bfloat16 if target.type == "cuda" else torch.float32}
         if load_in_4bit:
-            kwargs["quantization_config"] = quantization_config(self.device)
-            kwargs["device_map"] = {"": self.device.index or 0}
-        self.model = AutoModelForImageTextToText.from_pretrained(model_id, **kwargs)
+            kwargs["quantization_config"] = quantization_config(target)
+            kwargs["device_map"] = {"": target.index or 0}
+        model = AutoModelForImageTextToText.from_pretrained(model_id, **kwargs)
         if not load_in_4bit:
-            self.model.to(self.device)
+            model.to(target)  # type: ignore[arg-type]
+        return cls.from_model(model, AutoProcessor.from_pretrained(model_id), model_id, n_slots, k)
+
+    @classmethod
+    def from_model(cls, model: object, processor: object, model_id: str, n_slots: int = 8,
+                   k: int = 16) -> "LlavaBackend":
+        """Wrap a model already in memory (benchmarks build random ones at real shapes)."""
+        self = cls()
+        self.model_id, self.model, self.processor = model_id, model, processor
+        self.device = next(self.model.parameters()).device
+        self.dtype = self.model.get_input_embeddings().weight.dtype
         self.model.requires_grad_(False).eval()
-        self.processor = AutoProcessor.from_pretrained(model_id)
         self.fingerprint = fingerprint(self.model)  # before the slot rows exist: they are ours, not the model's
         self.slots = SlotPool.install(self.model, self.processor.tokenizer, n_slots=n_slots, k=k)
         self.model.requires_grad_(False)  # the resized tables too
@@ -100,10 +106,18 @@ class LlavaBackend(Backend):
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(input_ids)
 
-    def hidden_states(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
-                      position_ids: torch.Tensor) -> torch.Tensor:
+    @torch.no_grad()
+    def prefill(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                position_ids: torch.Tensor) -> object:
         out = self.model.model.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                                              position_ids=position_ids, use_cache=False)
+                                              position_ids=position_ids, use_cache=True)
+        return out.past_key_values
+
+    def hidden_states(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                      position_ids: torch.Tensor, cache: object = None) -> torch.Tensor:
+        out = self.model.model.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                              position_ids=position_ids, past_key_values=cache,
+                                              use_cache=cache is not None)
         return out.last_hidden_state
 
     def logits(self, hidden: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,66 @@
+"""`yo` as a user runs it: real processes, a tiny model, the real worker and store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.photos import photo
+
+
+def yo(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_model: Path) -> dict[str, str]:
+    return {**os.environ, "YO_MODEL": str(tiny_model), "YO_DATA_DIR": str(tmp_path / "data"),
+            "YO_DEVICE": "cpu", "YO_TRAIN_EPOCHS": "1", "TELEGRAM_BOT_TOKEN": "", "DISCORD_BOT_TOKEN": ""}
+
+
+def test_teach_ask_concepts_forget_with_json(tmp_path: Path, env: dict[str, str]) -> None:
+    photos = []
+    for seed in range(3):
+        path = tmp_path / f"bo{seed}.jpg"
+        path.write_bytes(photo((200, 120, 40), seed=seed))
+        photos.append(str(path))
+
+    taught = yo("teach", "Bo", *photos, "--json", env=env)
+    assert taught.returncode == 0, taught.stderr
+    assert json.loads(taught.stdout) == {"name": "Bo", "status": "ready"}
+
+    asked = yo("ask", "is Bo in this?", "--image", photos[0], "--json", env=env)
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert isinstance(answer["answer"], str)
+    assert set(answer["recognition"]) == {"Bo"}
+    assert isinstance(answer["recognition"]["Bo"]["present"], bool)
+    assert 0.0 <= answer["recognition"]["Bo"]["probability"] <= 1.0
+
+    listed = yo("concepts", "--json", env=env)
+    assert json.loads(listed.stdout) == [{"name": "Bo", "status": "ready"}]
+    other = yo("concepts", "--json", "--user", "someone-else", env=env)
+    assert json.loads(other.stdout) == []
+
+    forgotten = yo("forget", "Bo", "--json", env=env)
+    assert json.loads(forgotten.stdout) == {"name": "Bo", "forgotten": True}
+    assert json.loads(yo("concepts", "--json", env=env).stdout) == []
+    assert not [p for p in (Path(env["YO_DATA_DIR"]) / "photos").rglob("*") if p.is_file()]
+
+
+def test_failures_exit_non_zero_with_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    not_a_photo = tmp_path / "notes.jpg"
+    not_a_photo.write_text("hello")
+    for args in (("teach", "Bo", str(not_a_photo)), ("teach", "<image>", str(not_a_photo)),
+                 ("forget", "Nobody"), ("teach", "Bo", str(tmp_path / "missing.jpg"))):
+        result = yo(*args, "--json", env=env)
+        assert result.returncode != 0, args
+        assert result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("yo: "), result.stderr
+    assert json.loads(yo("concepts", "--json", env=env).stdout) == []
