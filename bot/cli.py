@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     from personalization.protocol import ModelUnavailable
 
-    from .app import ModelNotReady, run
+    from .app import run
     from .verbs import VerbError
 
     try:
@@ -130,12 +130,14 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(console())
             return 0
         result = asyncio.run(_one_shot(settings, args))
-    except ModelNotReady as reason:
-        print(f"yo: {reason}", file=sys.stderr)
-        return 2
     except (VerbError, ModelUnavailable) as reason:
         print(f"yo: {reason}", file=sys.stderr)
         return 1
+    except SystemExit as stop:  # a model or a transport that could not start (ModelNotReady, a refused token)
+        if isinstance(stop.code, str):
+            print(f"yo: {stop.code}", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         return 130
     if args.json:
