@@ -133,16 +133,18 @@ async def main(users: int, rounds: int, http: bool, telegram_limits: bool) -> in
             echo_api, echo_url = await stack.enter_async_context(fake_telegram(http))
             yo_api, yo_url = await stack.enter_async_context(fake_telegram(http))
             adapter_api, adapter_url = await stack.enter_async_context(fake_telegram(http))
-            overrides = {"telegram_api_url": yo_url} if yo_url else {}
             settings = Settings(yo_data_dir=Path(tmp) / "data", telegram_bot_token=TOKEN,  # type: ignore[call-arg]
-                                _env_file=None, **overrides)
+                                _env_file=None)
+            if yo_url:
+                settings = settings.model_copy(update={"telegram_api_url": yo_url})
             assistant = await build_assistant(settings, FakeModelService())
             await assistant.start()
             stack.push_async_callback(assistant.close)
 
             def yo_app(api: FakeBotAPI, helper: Any, bot_settings: Settings) -> Application:  # type: ignore[type-arg]
-                request = {} if http else {"request": api.request(), "updates_request": api.request()}
-                return build_application(bot_settings, helper, rate_limiter=limiter(telegram_limits), **request)
+                return build_application(bot_settings, helper, rate_limiter=limiter(telegram_limits),
+                                         request=None if http else api.request(),
+                                         updates_request=None if http else api.request())
 
             adapter_settings = settings.model_copy(update={"telegram_api_url": adapter_url} if adapter_url else {})
             echo_settings = settings.model_copy(update={"telegram_api_url": echo_url} if echo_url else {})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from urllib.parse import urlparse
 from pathlib import Path
 
 SMOKE_HINT = ("To try the whole flow anyway, run `yo run --smoke`: it uses a tiny random model "
@@ -18,8 +20,25 @@ def _config_path(model_id: str) -> Path | None:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
-    found = try_to_load_from_cache(model_id, "config.json")
+    try:
+        found = try_to_load_from_cache(model_id, "config.json")
+    except ValueError:  # not a valid Hub id either
+        return None
     return Path(found) if isinstance(found, str) else None
+
+
+def _looks_like_a_path(model_id: str) -> bool:
+    return model_id.startswith(("/", ".", "~")) or model_id.count("/") > 1
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One connection attempt to the Hub's host: enough to tell "offline" from "slow"."""
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _parameters(config: dict) -> float:
@@ -40,10 +59,15 @@ def problems(model_id: str, device: str = "") -> tuple[list[str], list[str]]:
     if config_file is None:
         if Path(model_id).expanduser().exists():
             found.append(f"{model_id} is a folder but has no config.json: point YO_MODEL at a saved checkpoint.")
-        elif os.environ.get("HF_HUB_OFFLINE") == "1":
-            found.append(f"The model {model_id} isn't downloaded and HF_HUB_OFFLINE=1 forbids fetching it. "
-                         f"Download it on a connected machine (`hf download {model_id}`) and set YO_MODEL "
-                         "to that folder.")
+        elif _looks_like_a_path(model_id):
+            found.append(f"YO_MODEL={model_id} is no folder on this machine: point it at a saved checkpoint "
+                         "or a Hugging Face model id.")
+        elif os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable():
+            why = "HF_HUB_OFFLINE=1 forbids fetching it" if os.environ.get("HF_HUB_OFFLINE") == "1" \
+                else "the Hugging Face Hub can't be reached from here (no network?)"
+            found.append(f"The model {model_id} isn't downloaded and {why}. "
+                         f"Download it on a connected machine (`hf download {model_id}`), copy the folder here "
+                         "and set YO_MODEL to it.")
         return found, warnings
     config = json.loads(config_file.read_text())
     billions = _parameters(config) / 1e9

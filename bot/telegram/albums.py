@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from apscheduler.jobstores.base import JobLookupError
 from telegram.ext import CallbackContext, ContextTypes, Job, JobQueue
 
 from .incoming import Incoming
@@ -87,6 +86,6 @@ class AlbumCollector:
         if album.timer is not None:
             try:
                 album.timer.schedule_removal()
-            except JobLookupError:  # it is running right now
+            except KeyError:  # APScheduler's JobLookupError: it is running or ran already
                 pass
             album.timer = None

@@ -16,6 +16,7 @@ owns and closes its own event loop.)
 from __future__ import annotations
 
 import asyncio
+import datetime as dtm
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -169,7 +170,8 @@ async def serving(application: Application, settings: Settings, *,  # type: igno
             await webhook.start()
         else:
             assert application.updater is not None
-            await application.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
+            await application.updater.start_polling(timeout=dtm.timedelta(seconds=poll_timeout),
+                                                    allowed_updates=ALLOWED_UPDATES)
         await application.start()
         log.info("Telegram bot @%s is up (%s)", application.bot.username,
                  "webhook" if webhook else "long polling")

@@ -41,14 +41,14 @@ def _fits(data: bytes, size: tuple[int, int]) -> bool:
 
 
 def _reencode(data: bytes) -> bytes | None:
-    with Image.open(io.BytesIO(data)) as image:
-        image = image.convert("RGB")
-        image.thumbnail((MAX_SIDE, MAX_SIDE))
-        for quality in (90, 80, 65, 50):
-            out = io.BytesIO()
-            image.save(out, format="JPEG", quality=quality, optimize=True)
-            if out.tell() <= PHOTO_LIMIT:
-                return out.getvalue()
+    with Image.open(io.BytesIO(data)) as original:
+        image = original.convert("RGB")
+    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    for quality in (90, 80, 65, 50):
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=quality, optimize=True)
+        if out.tell() <= PHOTO_LIMIT:
+            return out.getvalue()
     return None
 
 

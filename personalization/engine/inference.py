@@ -109,9 +109,10 @@ class Inference:
             subjects = self.subjects(concepts)
             if not subjects:
                 continue
-            branches = [Branch(tokens.ask(join_turn([s.prompt], fill(RECOGNITION_QUESTION, s.who))))
+            start = tokens.start(len(image))
+            branches = [Branch(start.user(join_turn([s.prompt], fill(RECOGNITION_QUESTION, s.who))).ask().after(start))
                         for s in subjects]
-            rows.append(Row(tokens.prefix(len(image)), image, branches))
+            rows.append(Row(list(start.ids), image, branches))
             vectors.append([s.vectors for s in subjects])
         probabilities = iter(self.yes_probabilities(rows, vectors).tolist())
         return [[Recognition(present=p >= 0.5, probability=p) for p in (next(probabilities) for _ in concepts)]
@@ -139,8 +140,11 @@ class Inference:
         image = self.image_tokens([photo])[0] if photo is not None else None
         asked = join_turn([s.prompt for s in subjects],
                           [subjects[x].who if isinstance(x, int) else x for x in question])
-        branches = [Branch(*tokens.ask_and_answer(asked, [option])) for option in options]
-        row = Row(tokens.prefix(None if image is None else len(image)), image, branches)
+        start = tokens.start(None if image is None else len(image))
+        question_end = start.user(asked).template(tokens.chat.assistant_start)
+        branches = [Branch(question_end.answer([option]).after(start), len(question_end.after(start)))
+                    for option in options]
+        row = Row(list(start.ids), image, branches)
         packed = pack(backend, [row])
         with backend.slots.bind(*backend.slots.pack([[s.vectors for s in subjects]], backend.device, backend.dtype)):
             scores = answer_logprobs(backend, packed, hidden_states(backend, packed))
@@ -162,8 +166,8 @@ class Inference:
                     raise ValueError(f"the question names concept {segment}, but only {len(subjects)} were given")
                 asked.append(subjects[segment].who if isinstance(segment, int) else segment)
             image = next(images) if photo is not None else None
-            ids = (tokens.prefix(None if image is None else len(image))
-                   + tokens.pieces(join_turn(context, asked)) + tokens.assistant_start)
+            start = tokens.start(None if image is None else len(image))
+            ids = list(start.user(join_turn(context, asked)).template(tokens.chat.assistant_start).ids)
             names = {s.who[0]: s.name for s in subjects if isinstance(s.who, tuple)}
             prompts.append(Prompt(ids, image, [s.vectors for s in subjects], names))
         return self.generate(prompts)
@@ -195,6 +199,6 @@ class Inference:
         typical = int((features @ features.mean(0)).argmax())
         image = self.image_tokens([photos[typical]])[0]
         tokens = self.backend.tokens
-        ids = tokens.prefix(len(image)) + tokens.user(phrasings.DESCRIBE_QUESTION) + tokens.assistant_start
+        ids = list(tokens.start(len(image)).user([phrasings.DESCRIBE_QUESTION]).template(tokens.chat.assistant_start).ids)
         text = self.generate([Prompt(ids, image, [], {})], max_new_tokens=48)[0]
         return text.split("\n")[0].strip()

@@ -2,11 +2,17 @@
 
 Text travels as pieces: a `str` is text that may come from a user (tokenized with
 `split_special_tokens=True`, so "<image>" or "</s>" typed by a user stays plain text), and
-a `tuple[int, ...]` is trusted token ids (slot tokens, template tokens).
+a `tuple[int, ...]` is trusted token ids (slot tokens).
+
+A sequence is built left to right with a `Cursor` that remembers the text so far: each
+piece is tokenized *in that context* (the ids `context + piece` adds to `context`), so a
+sequence built piece by piece has the ids the whole string would have. That matters for
+SentencePiece tokenizers (LLaVA-1.5's Llama), which tokenize " ASSISTANT:" alone
+differently from the same words inside a sentence.
 
 The chat layout comes from the model's own chat template, rendered once with sentinels:
 `user_start` (with or without an image), `assistant_start` (the generation prompt) and
-what ends an answer. So the same code serves LLaVA-1.5's "USER: <image>\\n... ASSISTANT:"
+what ends an answer. So the same code serves LLaVA-1.5's "USER: <image>\n... ASSISTANT:"
 and other templates.
 """
 
@@ -53,13 +59,14 @@ class Tokens:
 
     def __init__(self, tokenizer: Any, chat: ChatFormat, image_token_id: int) -> None:
         self.tokenizer, self.chat, self.image_token_id = tokenizer, chat, image_token_id
-        self._prefixes: dict[int | None, list[int]] = {}
         self.eos_id: int = tokenizer.eos_token_id
         self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
-        self.assistant_start = self.template(chat.assistant_start)
-        end = self.template(chat.answer_end) if chat.answer_end else []
-        self.answer_end = end or [self.eos_id]
-        yes, no = self.answer(["Yes"]), self.answer(["No"])
+        self._starts: dict[int | None, Cursor] = {}
+        end = self.encode(chat.answer_end, "x", user=False) if chat.answer_end else []
+        self.stop_ids: list[int] = sorted({self.eos_id, *end[:1]})  # what ends a generated answer
+        asked = self.start(None).user(["Is it here?"]).template(chat.assistant_start)
+        yes = asked.answer(["Yes"]).ids[len(asked.ids):]
+        no = asked.answer(["No"]).ids[len(asked.ids):]
         shared = 0
         while shared < min(len(yes), len(no)) - 1 and yes[shared] == no[shared]:
             shared += 1
@@ -67,67 +74,39 @@ class Tokens:
         # reads P(yes) from the logits of the first token where "Yes" and "No" differ.
         self.readout_prefix, self.yes_id, self.no_id = yes[:shared], yes[shared], no[shared]
 
-    def template(self, text: str, bos: bool = False) -> list[int]:
-        """Trusted template text: special tokens in it are special."""
-        ids = self.tokenizer(text, add_special_tokens=bos).input_ids
-        bos_id = self.tokenizer.bos_token_id
-        if bos and bos_id is not None and len(ids) > 1 and ids[0] == ids[1] == bos_id:
-            ids = ids[1:]  # the template wrote a BOS itself
-        return list(ids)
+    def encode(self, text: str, after: str = "", user: bool = True) -> list[int]:
+        """Ids that `text` adds when it follows `after` in one string.
 
-    def user(self, text: str) -> list[int]:
+        User text never yields special tokens; template text (user=False) keeps them. Template
+        text after user text is tokenized after a plain letter instead, so that nothing a user
+        typed can change how the template's special tokens are read.
+        """
+        def ids(s: str) -> list[int]:
+            return list(self.tokenizer(s, add_special_tokens=False, split_special_tokens=user).input_ids)
+
+        after = after if user else ("x" if after else "")
+        if not after:
+            return ids(text)
+        context, whole = ids(after), ids(after + text)
+        return whole[len(context):] if whole[: len(context)] == context else ids(text)
+
+    def user(self, text: str, after: str = "") -> list[int]:
         """User text: can never produce a special or control token."""
-        return list(self.tokenizer(text, add_special_tokens=False, split_special_tokens=True).input_ids)
+        return self.encode(text, after, user=True)
 
-    def pieces(self, pieces: Sequence[Piece]) -> list[int]:
-        ids: list[int] = []
-        for i, piece in enumerate(pieces):
-            if isinstance(piece, tuple):
-                ids.extend(piece)
-                continue
-            if i + 1 < len(pieces) and isinstance(pieces[i + 1], tuple) and piece.endswith(" "):
-                piece = piece[:-1]  # "Is <bo>": the identifier's own vector stands for the word and its space
-            if piece:
-                ids.extend(self.user(piece))
-        return ids
-
-    def answer(self, pieces: Sequence[Piece]) -> list[int]:
-        """An answer as it follows the generation prompt (its first words tokenized in that context)."""
-        pieces = list(pieces)
-        if not pieces or not isinstance(pieces[0], str):
-            return self.pieces(pieces)
-        first = pieces[0]
-        if len(pieces) > 1 and isinstance(pieces[1], tuple) and first.endswith(" "):
-            first = first[:-1]
-        context = self.user(self.chat.assistant_start)
-        ids = self.user(self.chat.assistant_start + self.chat.answer_lead + first)
-        head = ids[len(context):] if ids[: len(context)] == context else self.user(self.chat.answer_lead + first)
-        return head + self.pieces(pieces[1:])
-
-    def ask(self, question: Sequence[Piece]) -> list[int]:
-        """A question to read yes/no from: the last position predicts the answer's first word."""
-        return self.pieces(question) + self.question_end()
-
-    def ask_and_answer(self, question: Sequence[Piece], answer: Sequence[Piece]) -> tuple[list[int], int]:
-        """A training turn: (ids, index where the answer starts)."""
-        asked = self.pieces(question) + self.assistant_start
-        return asked + self.answer(answer) + self.answer_end, len(asked)
-
-    def prefix(self, image_tokens: int | None) -> list[int]:
+    def start(self, image_tokens: int | None) -> "Cursor":
         """The start of the user turn, with `image_tokens` placeholders where the image goes."""
-        if image_tokens not in self._prefixes:
-            if image_tokens is None:
-                ids = self.template(self.chat.user_start_text, bos=True)
-            else:
-                ids = self.template(self.chat.user_start_image, bos=True)
+        if image_tokens not in self._starts:
+            text = self.chat.user_start_text if image_tokens is None else self.chat.user_start_image
+            ids = list(self.tokenizer(text, add_special_tokens=True).input_ids)
+            bos = self.tokenizer.bos_token_id
+            if bos is not None and len(ids) > 1 and ids[0] == ids[1] == bos:
+                ids = ids[1:]  # the template wrote a BOS itself
+            if image_tokens is not None:
                 at = ids.index(self.image_token_id)
                 ids = ids[:at] + [self.image_token_id] * image_tokens + ids[at + 1:]
-            self._prefixes[image_tokens] = ids
-        return list(self._prefixes[image_tokens])
-
-    def question_end(self) -> list[int]:
-        """After the question: the generation prompt, plus the tokens every answer shares."""
-        return self.assistant_start + self.readout_prefix
+            self._starts[image_tokens] = Cursor(self, tuple(ids), text)
+        return self._starts[image_tokens]
 
     def decode(self, ids: Sequence[int], names: dict[int, str]) -> str:
         """Generated ids -> text; identifier ids become the names in `names`."""
@@ -148,11 +127,58 @@ class Tokens:
                 run.append(token)
         flush()
         text = ""
-        for part in out:  # some decoders drop a run's leading space: put it back between words
-            if text and part and text[-1].isalnum() and part[0].isalnum():
+        for part in out:  # a name takes the place of "<bo>" and the space before it; decoders drop some too
+            if text and part and part[0].isalnum() and not text[-1].isspace() and text[-1] not in "([{\"'/-":
                 text += " "
             text += part
         return text.strip()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A sequence being built: its ids so far and the text they stand for (the context)."""
+
+    tokens: Tokens
+    ids: tuple[int, ...]
+    text: str
+
+    def user(self, pieces: Sequence[Piece]) -> "Cursor":
+        ids, text = list(self.ids), self.text
+        for i, piece in enumerate(pieces):
+            if isinstance(piece, tuple):
+                ids += piece
+                text += "".join(self.tokens.tokenizer.convert_ids_to_tokens(list(piece)))
+                continue
+            if i + 1 < len(pieces) and isinstance(pieces[i + 1], tuple) and piece.endswith(" "):
+                piece = piece[:-1]  # "Is <bo>": the identifier's own vector stands for the word and its space
+            if piece:
+                ids += self.tokens.user(piece, after=text)
+                text += piece
+        return Cursor(self.tokens, tuple(ids), text)
+
+    def template(self, text: str) -> "Cursor":
+        return Cursor(self.tokens, self.ids + tuple(self.tokens.encode(text, self.text, user=False)), self.text + text)
+
+    def ask(self) -> "Cursor":
+        """The generation prompt, plus the tokens every answer shares: the last position predicts yes/no."""
+        asked = self.template(self.tokens.chat.assistant_start)
+        return Cursor(self.tokens, asked.ids + tuple(self.tokens.readout_prefix), asked.text)
+
+    def answer(self, pieces: Sequence[Piece]) -> "Cursor":
+        """An answer after the generation prompt, and what ends it (the template's end, or EOS)."""
+        pieces = list(pieces)
+        lead = self.tokens.chat.answer_lead
+        if pieces and isinstance(pieces[0], str):
+            pieces[0] = lead + pieces[0]
+        elif lead:
+            pieces.insert(0, lead)
+        said = self.user(pieces)
+        end = self.tokens.chat.answer_end
+        return said.template(end) if end else Cursor(self.tokens, said.ids + (self.tokens.eos_id,), said.text)
+
+    def after(self, earlier: "Cursor") -> list[int]:
+        """The ids added since `earlier` (a cursor this one was built from)."""
+        return list(self.ids[len(earlier.ids):])
 
 
 # -- building turns -----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from . import data, negatives
 from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, yes_probability
 from .concept import Concept
 from .inference import Prompt, open_photo
-from .prompts import concept_prompt, continue_turn, fill
+from .prompts import Cursor, concept_prompt, continue_turn, fill
 
 if TYPE_CHECKING:
     from . import Engine
@@ -84,8 +84,8 @@ class Trainer:
         slot = self.backend.slots.ids(0, config.k)
         self.prompt = concept_prompt(slot.identifier, slot.latents)
         self.who = (slot.identifier,)
-        self._turns: dict[data.Turn, tuple[list[int], int | None]] = {}
-        self.prompt_ids = self.backend.tokens.pieces(self.prompt)
+        self._prompted: dict[int | None, Cursor] = {}
+        self._turns: dict[tuple[str, data.Turn], tuple[list[int], int | None]] = {}
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -120,7 +120,7 @@ class Trainer:
         for i in range(self.n_positives):
             image = self.bank.get(i, False)
             for asked, _ in pairs:
-                ids = tokens.prefix(len(image)) + tokens.user(asked) + tokens.assistant_start
+                ids = list(tokens.start(len(image)).user([asked]).template(tokens.chat.assistant_start).ids)
                 prompts.append(Prompt(ids, image, [], {}))
         answers = self.engine.inference.generate(prompts, max_new_tokens=self.config.qa_answer_tokens)
         return [data.qa_turns(pairs, answers[i * len(pairs):(i + 1) * len(pairs)], self.request.category)
@@ -129,20 +129,28 @@ class Trainer:
     # -- examples -> rows ---------------------------------------------------------------------
 
     def row(self, example: data.Example) -> Row:
-        tokens = self.backend.tokens
         image = None if example.image is None else self.bank.get(example.image, example.flip)
-        prefix = tokens.prefix(None if image is None else len(image)) + self.prompt_ids
-        return Row(prefix, image, [Branch(*self.turn_ids(turn)) for turn in example.turns])
+        prompted = self.prompted(None if image is None else len(image))
+        return Row(list(prompted.ids), image, [Branch(*self.turn_ids(prompted, t)) for t in example.turns])
 
-    def turn_ids(self, turn: data.Turn) -> tuple[list[int], int | None]:
-        """A turn's ids and where its answer starts; tokenized once per training (turns recur every epoch)."""
-        if turn not in self._turns:
-            tokens, question = self.backend.tokens, continue_turn(fill(turn.question, self.who))
+    def prompted(self, image_tokens: int | None) -> Cursor:
+        """The start of the user turn with the concept prompt "<bo> is <t0>...<t15>."."""
+        if image_tokens not in self._prompted:
+            self._prompted[image_tokens] = self.backend.tokens.start(image_tokens).user(self.prompt)
+        return self._prompted[image_tokens]
+
+    def turn_ids(self, prompted: Cursor, turn: data.Turn) -> tuple[list[int], int | None]:
+        """A turn's ids after the prompt and where its answer starts (None: a question to read yes/no from)."""
+        key = (prompted.text, turn)  # tokenized once per training: turns recur every epoch
+        if key not in self._turns:
+            asked = prompted.user(continue_turn(fill(turn.question, self.who)))
             if turn.answer:
-                self._turns[turn] = tokens.ask_and_answer(question, fill(turn.answer, self.who))
+                question_end = asked.template(self.backend.tokens.chat.assistant_start)
+                said = question_end.answer(fill(turn.answer, self.who))
+                self._turns[key] = (said.after(prompted), len(question_end.after(prompted)))
             else:
-                self._turns[turn] = (tokens.ask(question), None)
-        return self._turns[turn]
+                self._turns[key] = (asked.ask().after(prompted), None)
+        return self._turns[key]
 
     def bound(self, inputs: torch.Tensor, output: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The trainable vectors bound to slot 0 of every row (views: gradients flow back)."""

@@ -64,3 +64,19 @@ def test_failures_exit_non_zero_with_one_line(tmp_path: Path, env: dict[str, str
         assert result.stdout == ""
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("yo: "), result.stderr
     assert json.loads(yo("concepts", "--json", env=env).stdout) == []
+
+
+def test_run_without_a_model_says_what_is_missing(tmp_path: Path, env: dict[str, str]) -> None:
+    for model, reason in ((str(tmp_path / "nowhere-model"), "is no folder on this machine"),
+                          ("llava-hf/llava-1.5-13b-hf", "isn't downloaded and HF_HUB_OFFLINE=1 forbids fetching it")):
+        result = yo("run", env={**env, "YO_MODEL": model, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+        assert result.returncode == 2, result.stderr
+        assert reason in result.stderr and "yo run --smoke" in result.stderr
+
+
+def test_smoke_run_works_with_nothing_downloaded(env: dict[str, str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run", "--smoke"], env={**env, "YO_MODEL": "x/y"},
+                            input="/help\nhello there\n", capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Teach me: /teach Bo" in result.stdout
+    assert "[smoke run: a tiny random model, answers mean nothing]" in result.stdout

@@ -38,7 +38,7 @@ def test_own_forward_pass_matches_the_model_forward(engine: Engine, tiny_model: 
 
     backend, tokens = engine.backend, engine.backend.tokens
     image = engine.inference.image_tokens([data])[0]
-    ids = tokens.prefix(len(image)) + tokens.user("What color is the dog?") + tokens.assistant_start
+    ids = list(tokens.start(len(image)).user(["What color is the dog?"]).template(tokens.chat.assistant_start).ids)
     assert ids == inputs["input_ids"][0].tolist()
     packed = pack(backend, [Row(ids[:-1], image, [Branch(ids[-1:])])])
     with torch.no_grad():
@@ -50,10 +50,10 @@ def test_own_forward_pass_matches_the_model_forward(engine: Engine, tiny_model: 
 def test_branches_compute_what_separate_rows_do(engine: Engine, make_photo: Callable[..., bytes]) -> None:
     backend, tokens = engine.backend, engine.backend.tokens
     image = engine.inference.image_tokens([make_photo((20, 200, 20))])[0]
-    questions = [tokens.ask(["Is it green?"]), tokens.ask(["Is there a dog in this photo?"])]
-    prefix = tokens.prefix(len(image))
-    together = [Row(prefix, image, [Branch(q) for q in questions])]
-    apart = [Row(prefix, image, [Branch(q)]) for q in questions]
+    start = tokens.start(len(image))
+    questions = [start.user([q]).ask().after(start) for q in ("Is it green?", "Is there a dog in this photo?")]
+    together = [Row(list(start.ids), image, [Branch(q) for q in questions])]
+    apart = [Row(list(start.ids), image, [Branch(q)]) for q in questions]
     with torch.no_grad():
         results = []
         for rows in (together, apart):
@@ -162,8 +162,9 @@ def test_answer_prompt_with_several_concepts_facts_and_descriptions(engine: Engi
 
 def test_generated_identifiers_become_names(engine: Engine) -> None:
     tokens, slots = engine.backend.tokens, engine.backend.slots
-    words = tokens.user(" is in this photo.")
-    ids = tokens.answer(["Yes, "]) + [slots.ids(1).identifier] + words + [tokens.eos_id, tokens.pad_id]
+    asked = tokens.start(None).user(["Is ", (slots.ids(1).identifier,), " here?"]).template(tokens.chat.assistant_start)
+    said = asked.answer(["Yes, ", (slots.ids(1).identifier,), " is in this photo."])
+    ids = said.after(asked) + [tokens.pad_id]
     assert tokens.decode(ids, {slots.ids(1).identifier: "Kiwi"}) == "Yes, Kiwi is in this photo."
 
 
@@ -191,7 +192,8 @@ def test_concept_vectors_enter_exactly_where_their_tokens_are(engine: Engine, ti
     image = engine.inference.image_tokens([data])[0]
     subject = engine.inference.subjects([ref])[0]
 
-    ids = tokens.prefix(len(image)) + tokens.ask(join_turn([subject.prompt], fill(RECOGNITION_QUESTION, subject.who)))
+    ids = list(tokens.start(len(image)).user(join_turn([subject.prompt], fill(RECOGNITION_QUESTION, subject.who)))
+               .ask().ids)
     table = reference.get_input_embeddings().weight
     rows = []
     for i in ids:

@@ -126,7 +126,6 @@ class LlavaBackend(Backend):
     @torch.no_grad()
     def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
                  max_new_tokens: int) -> torch.Tensor:
-        stop = [self.tokens.eos_id] + ([self.tokens.answer_end[0]] if self.tokens.answer_end else [])
         return self.model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                                    max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                   pad_token_id=self.tokens.pad_id, eos_token_id=sorted(set(stop)))
+                                   pad_token_id=self.tokens.pad_id, eos_token_id=self.tokens.stop_ids)
