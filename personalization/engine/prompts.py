@@ -65,8 +65,7 @@ class Tokens:
         end = self.encode(chat.answer_end, "x", user=False) if chat.answer_end else []
         self.stop_ids: list[int] = sorted({self.eos_id, *end[:1]})  # what ends a generated answer
         asked = self.start(None).user(["Is it here?"]).template(chat.assistant_start)
-        yes = asked.answer(["Yes"]).ids[len(asked.ids):]
-        no = asked.answer(["No"]).ids[len(asked.ids):]
+        yes, no = asked.answer(["Yes"]).after(asked), asked.answer(["No"]).after(asked)
         shared = 0
         while shared < min(len(yes), len(no)) - 1 and yes[shared] == no[shared]:
             shared += 1

@@ -56,3 +56,47 @@ def test_pieces() -> None:
     assert continue_turn(["Is ", (7,)]) == [" Is ", (7,)]
     assert continue_turn([(7,), " is"]) == [" ", (7,), " is"]
     assert join_turn([[(7,), " is ", (8, 9), "."], []], ["Why?"]) == [(7,), " is ", (8, 9), ".", " Why?"]
+
+
+def llama_style_tokenizer() -> object:
+    """A SentencePiece-style tokenizer like LLaVA-1.5's (Metaspace, "▁" first only, byte fallback)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from personalization.engine.tiny import corpus
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+    alphabet = [f"<0x{i:02X}>" for i in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=1200, special_tokens=["<unk>", "<s>", "</s>", "<pad>", "<image>",
+                                                                   *alphabet], show_progress=False)
+    tok.train_from_iterator(corpus(), trainer=trainer)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                      pad_token="<pad>", extra_special_tokens={"image_token": "<image>"})
+    wrapped.add_tokens(["<yo_c0>", "<yo_c0_t0>"], special_tokens=True)
+    return wrapped
+
+
+def test_a_sequence_built_piece_by_piece_has_the_whole_strings_ids() -> None:
+    from personalization.engine.prompts import ChatFormat, Tokens
+    from personalization.engine.tiny import build_processor, build_tokenizer
+
+    for tokenizer in (build_tokenizer(2000), llama_style_tokenizer()):
+        if "<yo_c0>" not in tokenizer.get_vocab():
+            tokenizer.add_tokens(["<yo_c0>", "<yo_c0_t0>"], special_tokens=True)
+        processor = build_processor(tokenizer, 64, 8)
+        chat = ChatFormat.from_processor(processor)
+        assert (chat.user_start_image, chat.assistant_start, chat.answer_lead) == ("USER: <image>\n", " ASSISTANT:", " ")
+        tokens = Tokens(tokenizer, chat, tokenizer.convert_tokens_to_ids("<image>"))
+        start = tokens.start(1)
+        said = start.user(["What color is the dog?"]).template(chat.assistant_start).answer(["The dog is red."])
+        whole = tokenizer("USER: <image>\nWhat color is the dog? ASSISTANT: The dog is red.").input_ids
+        assert list(said.ids) == whole + [tokenizer.eos_token_id]
+        # Slot tokens inside: the same ids as the whole string, bar the lone space before an identifier.
+        bo, t0 = tokenizer.convert_tokens_to_ids(["<yo_c0>", "<yo_c0_t0>"])
+        built = start.user([(bo,), " is ", (t0,), ".", " Is ", (bo,), " here?"]).ask()
+        whole = tokenizer("USER: <image>\n<yo_c0> is<yo_c0_t0>. Is<yo_c0> here? ASSISTANT:").input_ids
+        assert list(built.ids) == whole + tokens.readout_prefix
+        assert tokenizer.convert_ids_to_tokens([tokens.yes_id, tokens.no_id])[0].lstrip("▁Ġ") == "Yes"
