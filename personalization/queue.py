@@ -60,17 +60,19 @@ class _EventToken:
 class TrainingQueue:
     def __init__(self, store: Store, models: ModelService, *, negatives_dir: Path | None = None,
                  lease_seconds: float = 60.0, poll_seconds: float = 2.0,
-                 epochs: int | None = None) -> None:
+                 epochs: int | None = None, concurrency: int | None = None) -> None:
         self.store = store
         self.models = models
         self.negatives_dir = negatives_dir
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.epochs = epochs  # None: the recipe's default
+        # How many jobs run at once: one per model worker that can train (one, embedded).
+        self.concurrency = concurrency or int(getattr(models, "training_slots", 1))
         self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
-        self._running: _Running | None = None
+        self._running: dict[int, _Running] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- the bot side's calls -------------------------------------------------------------
@@ -105,8 +107,8 @@ class TrainingQueue:
 
     async def cancel(self, job_id: int) -> bool:
         """Stop a job: a queued one at once, a running one at its next training step."""
-        if self._running is not None and self._running.job.id == job_id:
-            self._running.cancel.set()
+        if job_id in self._running:
+            self._running[job_id].cancel.set()
             return True
         job = await self.store.get_job(job_id)
         if job is None or job.state != "queued":
@@ -124,28 +126,38 @@ class TrainingQueue:
     # -- the runner ---------------------------------------------------------------------------
 
     async def _run_forever(self) -> None:
-        while True:
-            try:
-                await self._requeue_expired()
-                job = await self.store.lease_next_job(self.worker_id, self.lease_seconds)
-            except Exception:  # a locked or broken database must not kill the runner
-                log.exception("could not lease a training job")
-                job = None
-            if job is None:
-                self._wake.clear()
+        free = asyncio.Semaphore(self.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await free.acquire()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                except asyncio.TimeoutError:
-                    pass
-                continue
-            await self._run(job)
+                    await self._requeue_expired()
+                    job = await self.store.lease_next_job(self.worker_id, self.lease_seconds)
+                except Exception:  # a locked or broken database must not kill the runner
+                    log.exception("could not lease a training job")
+                    job = None
+                if job is None:
+                    free.release()
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
+                task = asyncio.create_task(self._run(job))
+                tasks.add(task)
+                task.add_done_callback(lambda t: (tasks.discard(t), free.release()))
+        finally:
+            for task in tasks:
+                task.cancel()
 
     async def _run(self, job: Job) -> None:
         concept = await self.store.get_concept(job.concept_id)
         if concept is None:
             await self.store.finish_job(job.id, "cancelled", "the concept was forgotten")
             return
-        running = self._running = _Running(job)
+        running = self._running[job.id] = _Running(job)
         renew = asyncio.create_task(self._keep_lease(job))
         await self.store.set_concept_status(concept.id, "training")
         await self._emit(JobEvent(job, concept, "started"))
@@ -173,7 +185,7 @@ class TrainingQueue:
             await self._emit(JobEvent(job, saved, "done"))
         finally:
             renew.cancel()
-            self._running = None
+            self._running.pop(job.id, None)
 
     async def _retry_or_fail(self, job: Job, concept: Concept, error: str) -> None:
         current = await self.store.get_job(job.id) or job

@@ -7,9 +7,10 @@ the photos it found, checking sizes first (Telegram lets bots fetch files of up 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Sequence
 
@@ -53,7 +54,6 @@ class Incoming:
     user_name: str | None = None
     chat_title: str | None = None
     media_group_id: str | None = None
-    extra_message_ids: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def has_media(self) -> bool:
@@ -165,7 +165,6 @@ def merge_album(items: Sequence[Incoming]) -> Incoming:
         files=tuple(f for item in items for f in item.files),
         reply_files=next((item.reply_files for item in items if item.reply_files), ()),
         refused=refused,
-        extra_message_ids=tuple(item.message_id for item in items[1:]),
     )
 
 
@@ -190,14 +189,18 @@ class Fetcher:
 
     async def fetch(self, refs: Sequence[FileRef]) -> tuple[tuple[Photo, ...], list[str]]:
         """The photos' bytes, and one line for each that could not be fetched."""
+        labels = ["That file is"] if len(refs) == 1 else [f"Photo {n} is" for n in range(1, len(refs) + 1)]
+        results = await asyncio.gather(*(self.fetch_one(ref, label) for ref, label in zip(refs, labels)),
+                                       return_exceptions=True)
         photos: list[Photo] = []
         problems: list[str] = []
-        for number, ref in enumerate(refs, start=1):
-            label = "That file is" if len(refs) == 1 else f"Photo {number} is"
-            try:
-                photos.append(await self.fetch_one(ref, label))
-            except FetchFailed as reason:
-                problems.append(str(reason))
+        for result in results:
+            if isinstance(result, Photo):
+                photos.append(result)
+            elif isinstance(result, FetchFailed):
+                problems.append(str(result))
+            else:
+                raise result
         return tuple(photos), problems
 
     async def fetch_one(self, ref: FileRef, label: str = "That file is") -> Photo:

@@ -141,7 +141,7 @@ class Inference:
         asked = join_turn([s.prompt for s in subjects],
                           [subjects[x].who if isinstance(x, int) else x for x in question])
         start = tokens.start(None if image is None else len(image))
-        question_end = start.user(asked).template(tokens.chat.assistant_start)
+        question_end = start.user(asked).assistant()
         branches = [Branch(question_end.answer([option]).after(start), len(question_end.after(start)))
                     for option in options]
         row = Row(list(start.ids), image, branches)
@@ -167,7 +167,7 @@ class Inference:
                 asked.append(subjects[segment].who if isinstance(segment, int) else segment)
             image = next(images) if photo is not None else None
             start = tokens.start(None if image is None else len(image))
-            ids = list(start.user(join_turn(context, asked)).template(tokens.chat.assistant_start).ids)
+            ids = list(start.user(join_turn(context, asked)).assistant().ids)
             names = {s.who[0]: s.name for s in subjects if isinstance(s.who, tuple)}
             prompts.append(Prompt(ids, image, [s.vectors for s in subjects], names))
         return self.generate(prompts)
@@ -199,6 +199,6 @@ class Inference:
         typical = int((features @ features.mean(0)).argmax())
         image = self.image_tokens([photos[typical]])[0]
         tokens = self.backend.tokens
-        ids = list(tokens.start(len(image)).user([phrasings.DESCRIBE_QUESTION]).template(tokens.chat.assistant_start).ids)
+        ids = list(tokens.start(len(image)).user([phrasings.DESCRIBE_QUESTION]).assistant().ids)
         text = self.generate([Prompt(ids, image, [], {})], max_new_tokens=48)[0]
         return text.split("\n")[0].strip()

@@ -64,7 +64,7 @@ class Tokens:
         self._starts: dict[int | None, Cursor] = {}
         end = self.encode(chat.answer_end, "x", user=False) if chat.answer_end else []
         self.stop_ids: list[int] = sorted({self.eos_id, *end[:1]})  # what ends a generated answer
-        asked = self.start(None).user(["Is it here?"]).template(chat.assistant_start)
+        asked = self.start(None).user(["Is it here?"]).assistant()
         yes, no = asked.answer(["Yes"]).after(asked), asked.answer(["No"]).after(asked)
         shared = 0
         while shared < min(len(yes), len(no)) - 1 and yes[shared] == no[shared]:
@@ -158,9 +158,13 @@ class Cursor:
     def template(self, text: str) -> "Cursor":
         return Cursor(self.tokens, self.ids + tuple(self.tokens.encode(text, self.text, user=False)), self.text + text)
 
+    def assistant(self) -> "Cursor":
+        """The generation prompt ("ASSISTANT:"): the assistant's turn begins."""
+        return self.template(self.tokens.chat.assistant_start)
+
     def ask(self) -> "Cursor":
         """The generation prompt, plus the tokens every answer shares: the last position predicts yes/no."""
-        asked = self.template(self.tokens.chat.assistant_start)
+        asked = self.assistant()
         return Cursor(self.tokens, asked.ids + tuple(self.tokens.readout_prefix), asked.text)
 
     def answer(self, pieces: Sequence[Piece]) -> "Cursor":

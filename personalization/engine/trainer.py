@@ -120,7 +120,7 @@ class Trainer:
         for i in range(self.n_positives):
             image = self.bank.get(i, False)
             for asked, _ in pairs:
-                ids = list(tokens.start(len(image)).user([asked]).template(tokens.chat.assistant_start).ids)
+                ids = list(tokens.start(len(image)).user([asked]).assistant().ids)
                 prompts.append(Prompt(ids, image, [], {}))
         answers = self.engine.inference.generate(prompts, max_new_tokens=self.config.qa_answer_tokens)
         return [data.qa_turns(pairs, answers[i * len(pairs):(i + 1) * len(pairs)], self.request.category)
@@ -145,7 +145,7 @@ class Trainer:
         if key not in self._turns:
             asked = prompted.user(continue_turn(fill(turn.question, self.who)))
             if turn.answer:
-                question_end = asked.template(self.backend.tokens.chat.assistant_start)
+                question_end = asked.assistant()
                 said = question_end.answer(fill(turn.answer, self.who))
                 self._turns[key] = (said.after(prompted), len(question_end.after(prompted)))
             else:

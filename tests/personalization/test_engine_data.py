@@ -88,10 +88,11 @@ def test_a_sequence_built_piece_by_piece_has_the_whole_strings_ids() -> None:
             tokenizer.add_tokens(["<yo_c0>", "<yo_c0_t0>"], special_tokens=True)
         processor = build_processor(tokenizer, 64, 8)
         chat = ChatFormat.from_processor(processor)
-        assert (chat.user_start_image, chat.assistant_start, chat.answer_lead) == ("USER: <image>\n", " ASSISTANT:", " ")
+        assert chat.user_start_image == "USER: <image>\n" and chat.assistant_start == " ASSISTANT:"
+        assert chat.answer_lead == " " and chat.answer_end == ""
         tokens = Tokens(tokenizer, chat, tokenizer.convert_tokens_to_ids("<image>"))
         start = tokens.start(1)
-        said = start.user(["What color is the dog?"]).template(chat.assistant_start).answer(["The dog is red."])
+        said = start.user(["What color is the dog?"]).assistant().answer(["The dog is red."])
         whole = tokenizer("USER: <image>\nWhat color is the dog? ASSISTANT: The dog is red.").input_ids
         assert list(said.ids) == whole + [tokenizer.eos_token_id]
         # Slot tokens inside: the same ids as the whole string, bar the lone space before an identifier.

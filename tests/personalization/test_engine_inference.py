@@ -38,7 +38,7 @@ def test_own_forward_pass_matches_the_model_forward(engine: Engine, tiny_model: 
 
     backend, tokens = engine.backend, engine.backend.tokens
     image = engine.inference.image_tokens([data])[0]
-    ids = list(tokens.start(len(image)).user(["What color is the dog?"]).template(tokens.chat.assistant_start).ids)
+    ids = list(tokens.start(len(image)).user(["What color is the dog?"]).assistant().ids)
     assert ids == inputs["input_ids"][0].tolist()
     packed = pack(backend, [Row(ids[:-1], image, [Branch(ids[-1:])])])
     with torch.no_grad():
@@ -162,7 +162,7 @@ def test_answer_prompt_with_several_concepts_facts_and_descriptions(engine: Engi
 
 def test_generated_identifiers_become_names(engine: Engine) -> None:
     tokens, slots = engine.backend.tokens, engine.backend.slots
-    asked = tokens.start(None).user(["Is ", (slots.ids(1).identifier,), " here?"]).template(tokens.chat.assistant_start)
+    asked = tokens.start(None).user(["Is ", (slots.ids(1).identifier,), " here?"]).assistant()
     said = asked.answer(["Yes, ", (slots.ids(1).identifier,), " is in this photo."])
     ids = said.after(asked) + [tokens.pad_id]
     assert tokens.decode(ids, {slots.ids(1).identifier: "Kiwi"}) == "Yes, Kiwi is in this photo."

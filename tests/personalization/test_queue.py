@@ -115,3 +115,39 @@ async def test_cancel_a_queued_job_leaves_the_concept_as_it_was(tmp_path: Path) 
     assert (await store.get_concept(concept.id)).status == "collecting"
     assert (await store.get_job(job.id)).state == "cancelled"
     await store.close()
+
+
+class TwoWorkers(FakeModelService):
+    """A service with two model workers: two trainings may run at once."""
+
+    training_slots = 2
+
+    def __init__(self) -> None:
+        super().__init__(train_steps=10, step_seconds=0.03)
+        self.running = 0
+        self.most_at_once = 0
+
+    async def train(self, request, progress=None, cancel=None):
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return await super().train(request, progress, cancel)
+        finally:
+            self.running -= 1
+
+
+async def test_jobs_run_side_by_side_when_the_service_has_several_workers(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path)
+    concepts = [(await concept_with_photos(store, user, name))[1]
+                for user, name in (("ana", "Bo"), ("ben", "Kiwi"), ("cat", "Mam"), ("dan", "Rex"))]
+    models = TwoWorkers()
+    events: list[JobEvent] = []
+    queue = await run_queue(store, models, events)
+    try:
+        for concept in concepts:
+            await queue.submit(concept)
+        await wait_for(lambda: sum(e.kind == "done" for e in events) == 4, timeout=10)
+        assert models.most_at_once == 2
+    finally:
+        await queue.stop()
+        await store.close()
