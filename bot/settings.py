@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     yo_max_photos: int = 10
     yo_max_concepts_per_user: int = 50
     yo_max_queued_jobs_per_user: int = 3
+    # New photos or corrections of a trained concept that queue a (shorter, warm-started) refresh.
+    yo_refresh_after: int = 5
     # Training epochs per concept; None: the recipe's (up to 15, best epoch kept).
     yo_train_epochs: int | None = None
 

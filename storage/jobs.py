@@ -181,6 +181,12 @@ class JobsMixin(StoreBase):
                                       "ORDER BY state = 'running' DESC, id DESC LIMIT 1", (concept_id,))
         return None if row is None else Job.from_row(row)
 
+    async def last_trained_at(self, concept_id: int) -> float | None:
+        """When the concept's latest successful training finished; None if it never did."""
+        row = await self.db.fetch_one("SELECT MAX(finished_at) AS at FROM jobs WHERE concept_id = ? AND state = 'done'",
+                                      (concept_id,))
+        return None if row is None else row["at"]
+
     async def queue_position(self, job_id: int) -> int:
         """1-based place of a queued job in the order lease_next_job would take them now;
         0 if the job isn't queued. Exact for one worker while nothing is enqueued meanwhile;

@@ -12,6 +12,7 @@ from storage.models import Concept
 from .context import Services, Turn
 from .messages import Button
 from .names import find_mentions, to_segments
+from .refresh import maybe_refresh
 
 
 async def visible(services: Services, turn: Turn) -> list[Concept]:
@@ -113,9 +114,11 @@ async def not_this(services: Services, turn: Turn, text: str) -> None:
         await services.store.add_photo(concept.id, photo, "negative", "correction")
     names = ", ".join(c.display_name for c in own)
     await turn.say(f"Got it: that's not {names}. I'll use it next time I train.")
+    for concept in own:
+        await maybe_refresh(services, concept.id, turn.channel, turn.message.platform, turn.message.chat_id)
 
 
-async def feedback(services: Services, turn: Turn, role_code: str, concept_id: int, key: str) -> str:
+async def feedback(services: Services, turn: Turn, role_code: str, concept_id: int, key: str) -> str | None:
     """A ✅ / ❌ press: keep the photo as a positive or negative example of the concept."""
     concept = await services.store.get_concept(concept_id)
     if concept is None or concept.owner_id != turn.user.id:
@@ -128,8 +131,11 @@ async def feedback(services: Services, turn: Turn, role_code: str, concept_id: i
         await services.store.add_photo(concept.id, photo, role, "correction")
     except BadImage as reason:
         return str(reason)
-    return (f"Thanks! I'll remember this is {concept.display_name}." if role == "positive"
-            else f"Thanks! I'll remember this isn't {concept.display_name}.")
+    thanks = (f"Thanks! I'll remember this is {concept.display_name}." if role == "positive"
+              else f"Thanks! I'll remember this isn't {concept.display_name}.")
+    await turn.say(thanks)
+    await maybe_refresh(services, concept.id, turn.channel, turn.message.platform, turn.message.chat_id)
+    return None
 
 
 async def draw(services: Services, turn: Turn, text: str) -> None:

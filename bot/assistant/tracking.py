@@ -46,9 +46,10 @@ class JobTracker:
     def register_notifier(self, platform: str, opener: ChannelOpener) -> None:
         self._openers[platform] = opener
 
-    async def track(self, job: Job, channel: Channel, name: str, position: int) -> None:
+    async def track(self, job: Job, channel: Channel, name: str, position: int, reason: str = "") -> None:
         line = "next in line" if position <= 1 else f"#{position} in line"
-        sent = await channel.send(Reply(f"Learning {name}: waiting ({line})…", buttons=_cancel_button(job)))
+        lead = f"{reason}. " if reason else ""
+        sent = await channel.send(Reply(f"{lead}Learning {name}: waiting ({line})…", buttons=_cancel_button(job)))
         self._progress[job.id] = ProgressMessage(sent)
         self._channels[job.id] = channel
 
@@ -97,6 +98,8 @@ class JobTracker:
         except Exception:  # a collage is a nicety; never lose the message over it
             log.exception("collage failed for concept %s", event.concept.id)
             images = []
+        if event.job.params.get("warm_start"):
+            return Reply(f"I've refreshed {name} with your new photos and corrections.", images=images)
         return Reply(f"{name} is ready! Send a photo and ask “is {name} in this?”, or ask me anything about {name}.",
                      images=images)
 

@@ -151,3 +151,20 @@ async def snapshot(assistant) -> tuple:
         async with store.db.connection.execute(f"SELECT * FROM {table}") as cursor:
             rows.append(await cursor.fetchall())
     return files, rows
+
+
+async def test_enough_corrections_queue_a_warm_started_refresh(assistant, person) -> None:
+    assistant.services.settings.yo_refresh_after = 3
+    ana = await taught(person)
+    models = assistant.services.models
+    for seed in range(3):
+        channel = await ana.says("is Bo in this?", photo(GREEN, seed=seed))
+        await ana.presses(channel.button("Right"))  # "No" was right: a negative example each time
+    await wait_for(lambda: any("I've refreshed Bo" in t for t in ana.channel.texts))
+    first, refresh = models.trained
+    assert refresh.warm_start is not None and first.warm_start is None
+    assert len(refresh.negatives) == len(first.negatives) + 3
+    # The evidence was used: the next correction alone does not queue another refresh.
+    channel = await ana.says("is Bo in this?", photo(GREEN, seed=7))
+    await ana.presses(channel.button("Right"))
+    assert len(models.trained) == 2
