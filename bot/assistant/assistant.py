@@ -115,6 +115,8 @@ class Assistant:
                 await library.list_concepts(services, turn)
             case Kind.FORGET:
                 await library.forget(services, turn, intent.argument)
+            case Kind.DESCRIBE:
+                await library.describe(services, turn, intent.argument)
             case Kind.RENAME:
                 await library.rename(services, turn, intent.argument)
             case Kind.SHARE | Kind.UNSHARE:

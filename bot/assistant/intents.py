@@ -19,6 +19,7 @@ class Kind(Enum):
     CANCEL = "cancel"
     CONCEPTS = "concepts"
     FORGET = "forget"
+    DESCRIBE = "describe"
     RENAME = "rename"
     SHARE = "share"
     UNSHARE = "unshare"
@@ -34,7 +35,7 @@ class Kind(Enum):
 
 COMMANDS = {
     "start": Kind.START, "help": Kind.HELP, "teach": Kind.TEACH, "done": Kind.DONE,
-    "cancel": Kind.CANCEL, "concepts": Kind.CONCEPTS, "list": Kind.CONCEPTS, "forget": Kind.FORGET,
+    "cancel": Kind.CANCEL, "concepts": Kind.CONCEPTS, "list": Kind.CONCEPTS, "forget": Kind.FORGET, "describe": Kind.DESCRIBE,
     "rename": Kind.RENAME, "share": Kind.SHARE, "unshare": Kind.UNSHARE, "draw": Kind.DRAW,
     "stop": Kind.STOP, "remember": Kind.REMEMBER, "ask": Kind.ASK, "who": Kind.WHO,
 }

@@ -142,3 +142,15 @@ async def stop_job(services: Services, turn: Turn, job_id: int) -> str:
         return "That run has already finished."
     await services.queue.cancel(job.id)
     return "Stopping…"
+
+
+async def describe(services: Services, turn: Turn, argument: str) -> None:
+    """/describe NAME TEXT: the user's own words for the concept, used until (and beside) its tokens."""
+    own = await services.store.list_concepts(turn.user.id)
+    mentions = [m for m in find_mentions(argument, [(c.display_name, c) for c in own]) if m.start == 0]
+    if not mentions or not argument[mentions[0].end:].strip():
+        await turn.say("Say /describe NAME and a few words, like /describe Bo a small tan corgi with a red collar.")
+        return
+    concept, text = mentions[0].item, argument[mentions[0].end:].strip()[:300]
+    await services.store.set_description(concept.id, text)
+    await turn.say(f"Thanks, noted: {concept.display_name} is {text}")

@@ -170,6 +170,24 @@ async def done(services: Services, turn: Turn) -> None:
                                       warm_start=concept.tokens_file is not None)
     position = await services.queue.position(job)
     await services.tracker.track(job, turn.channel, concept.display_name, position)
+    if not concept.description:
+        await describe_while_training(services, turn, concept)
+
+
+async def describe_while_training(services: Services, turn: Turn, concept: Concept) -> None:
+    """Useful before training ends: the base model describes the subject from the photos; the
+    description answers for it until the learned tokens exist, and the user can correct it."""
+    photos = [await services.store.read_photo(p) for p in await services.store.list_photos(concept.id, "positive")]
+    try:
+        description = (await services.models.describe(photos[:5])).strip()
+    except Exception:  # a nicety: training goes on without it
+        log.exception("describing concept %s failed", concept.id)
+        return
+    if not description:
+        return
+    await services.store.set_description(concept.id, description[:300])
+    await turn.say(f"While I learn {concept.display_name}, here's what I see: “{description[:300]}”\n"
+                   f"If that's off, correct me: /describe {concept.display_name} a small tan corgi with a red collar")
 
 
 async def cancel(services: Services, turn: Turn) -> None:

@@ -10,6 +10,7 @@ Remember: "remember that Bo's birthday is 3 May"
 Draw: /draw Bo on a beach
 
 /concepts — what I know · /forget Bo · /rename Bo Bobby
+/describe Bo a small tan corgi — correct how I describe Bo
 /share Bo — let this group use Bo · /stop — stop a training run
 /cancel — stop teaching without keeping anything"""
 

@@ -85,6 +85,19 @@ class Inference:
             pieces += ([" "] if pieces else []) + sentence
         return merge(pieces)
 
+    @staticmethod
+    def question(segments: Segments, subjects: Sequence[Subject]) -> list[Piece]:
+        """Segments -> pieces: text stays text, an index becomes that subject's identifier (or name)."""
+        pieces: list[Piece] = []
+        for segment in segments:
+            if isinstance(segment, int):
+                if not 0 <= segment < len(subjects):
+                    raise ValueError(f"the question names concept {segment}, but only {len(subjects)} were given")
+                pieces.append(subjects[segment].who)
+            else:
+                pieces.append(segment)
+        return merge(pieces)
+
     # -- photos ------------------------------------------------------------------------------
 
     def image_tokens(self, photos: Sequence[bytes]) -> list[torch.Tensor]:
@@ -138,8 +151,7 @@ class Inference:
         backend, tokens = self.backend, self.backend.tokens
         subjects = self.subjects(concepts)
         image = self.image_tokens([photo])[0] if photo is not None else None
-        asked = join_turn([s.prompt for s in subjects],
-                          [subjects[x].who if isinstance(x, int) else x for x in question])
+        asked = join_turn([s.prompt for s in subjects], self.question(question, subjects))
         start = tokens.start(None if image is None else len(image))
         question_end = start.user(asked).assistant()
         branches = [Branch(question_end.answer([option]).after(start), len(question_end.after(start)))
@@ -160,11 +172,7 @@ class Inference:
         for question, concepts, photo in requests:
             subjects = self.subjects(concepts)
             context = [part for s, ref in zip(subjects, concepts) for part in (s.prompt, self.facts(s, ref.facts))]
-            asked: list[Piece] = []
-            for segment in question:
-                if isinstance(segment, int) and not 0 <= segment < len(subjects):
-                    raise ValueError(f"the question names concept {segment}, but only {len(subjects)} were given")
-                asked.append(subjects[segment].who if isinstance(segment, int) else segment)
+            asked = self.question(question, subjects)
             image = next(images) if photo is not None else None
             start = tokens.start(None if image is None else len(image))
             ids = list(start.user(join_turn(context, asked)).assistant().ids)

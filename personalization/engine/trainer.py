@@ -7,13 +7,18 @@ on the training photos after every epoch and keeping the best epoch.
 Speed choices, and what each buys:
 - vision tower + projector run once per training photo (and once per mirror image), not
   once per step: they are frozen, so their output never changes;
+- the prompt up to the first concept token (chat start + image tokens) runs without
+  gradients into a key/value cache (batch.py): the backward pass never touches the
+  hundreds of image tokens, only the concept prompt, questions and answers;
 - several questions about one photo share one sequence (batch.py): the image's tokens
   go through the language model once per photo per step, not once per question;
-- padded batches of several examples per step instead of batch 1;
-- logits only at answer positions: the vocabulary projection is skipped for image tokens;
-- the concept's vectors live outside the model: no full-table gradients, no copying the
-  other rows back after each step;
-- bf16 autocast on GPU; early stop once training recognition is perfect for a while.
+- padded batches of several examples per step instead of batch 1, each batch of one kind
+  (data.batches) so that padding wastes little;
+- logits only at answer positions: the vocabulary projection is skipped everywhere else;
+- the concept's vectors live outside the model: no full-table gradients or optimizer
+  state, no copying the other rows back after each step;
+- turns tokenized once per training; bf16 autocast on GPU; early stop once training
+  recognition is perfect for `patience` epochs.
 """
 
 from __future__ import annotations

@@ -24,8 +24,7 @@ async def test_teach_photos_done_trains_and_reports_ready(assistant, person) -> 
     assert "I need at least 3 photos of Bo" in channel.last.text
     await ana.says("", photo(ORANGE, seed=3))
     await ana.says("/done")
-    progress = channel.sent[-1]
-    assert progress.reply.text.startswith("Learning Bo: waiting")
+    progress = next(m for m in channel.sent if m.reply.text.startswith("Learning Bo: waiting"))
     await wait_for(lambda: any("Bo is ready!" in t for t in channel.texts))
     assert progress.current.text == "Learning Bo: done ✅"
     ready = next(m.reply for m in channel.sent if "Bo is ready!" in m.reply.text)
@@ -119,11 +118,38 @@ async def test_stop_cancels_a_running_training(settings, person) -> None:
     try:
         ana = Person(assistant, "ana")
         await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
-        await wait_for(lambda: "%" in ana.channel.sent[-1].current.text)
+        await wait_for(lambda: any("%" in m.current.text for m in ana.channel.sent))
         await ana.presses(ana.channel.button("Stop"))
         await wait_for(lambda: any("Stopped learning Bo" in t for t in ana.channel.texts))
         user = await assistant.store.get_or_create_user("test", "ana")
         [concept] = await assistant.store.list_concepts(user.id)
         assert concept.status == "collecting" and concept.tokens_file is None
+    finally:
+        await assistant.close()
+
+
+async def test_a_description_answers_before_training_ends_and_can_be_corrected(settings) -> None:
+    from bot.app import build_assistant
+    from tests.bot.conftest import Person
+    from tests.fakes.models import FakeModelService
+
+    models = FakeModelService(train_steps=100, step_seconds=0.05)
+    assistant = await build_assistant(settings, models)
+    assistant.services.queue.poll_seconds = 0.05
+    await assistant.start()
+    try:
+        ana = Person(assistant, "ana")
+        await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
+        assert any("here's what I see: “a subject of one colour”" in t for t in ana.channel.texts)
+        await ana.says("/describe Bo a small tan corgi with a red collar")
+        assert ana.channel.last.text == "Thanks, noted: Bo is a small tan corgi with a red collar"
+        user = await assistant.store.get_or_create_user("test", "ana")
+        [bo] = await assistant.store.list_concepts(user.id)
+        assert bo.tokens_file is None and bo.description == "a small tan corgi with a red collar"
+        # Not trained yet: the question goes out with the description in place of tokens.
+        await ana.says("what colour is Bo?")
+        assert "(fake answer to: what colour is Bo?)" in ana.channel.last.text
+        ref = await assistant.services.concept_ref(bo)
+        assert ref.tokens is None and ref.description == "a small tan corgi with a red collar"
     finally:
         await assistant.close()
