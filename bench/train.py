@@ -79,16 +79,20 @@ def photo(rng: random.Random, subject: bool) -> bytes:
     return out.getvalue()
 
 
-def llava_7b(device: torch.device) -> Engine:
-    """Random weights at LLaVA-1.5-7B's shapes, built on the device: CLIP ViT-L/14-336 + Llama-7B."""
+def llava_7b(device: torch.device, layers: int | None = None) -> Engine:
+    """Random weights at LLaVA-1.5-7B's shapes, built on the device: CLIP ViT-L/14-336 + Llama-7B.
+
+    `layers` cuts both towers to that many layers (every other shape stays): a smoke run on a CPU.
+    """
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
     from personalization.engine.tiny import build_processor, build_tokenizer
 
     tokenizer = build_tokenizer(2000)
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=layers or 24,
+                              num_attention_heads=16,
                               image_size=336, patch_size=14, projection_dim=768)
-    text = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+    text = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=layers or 32,
                        num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                        pad_token_id=tokenizer.pad_token_id)
@@ -100,9 +104,9 @@ def llava_7b(device: torch.device) -> Engine:
     return Engine(backend)
 
 
-def build(shape: str, device: torch.device, folder: Path) -> Engine:
+def build(shape: str, device: torch.device, folder: Path, layers: int | None) -> Engine:
     if shape == "llava-7b":
-        return llava_7b(device)
+        return llava_7b(device, layers)
     from personalization.engine.tiny import build_tiny_model
 
     return Engine.load(str(build_tiny_model(folder / shape, seed=0, **SHAPES[shape])), device=str(device))
@@ -252,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternations between the two sides")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (the machine may be shared)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--layers", type=int, default=None, help="llava-7b with fewer layers (a CPU smoke run)")
     parser.add_argument("--negatives", type=int, default=250, help="negative photos (the paper: 150 hard + 100 easy)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -259,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
 
     with tempfile.TemporaryDirectory() as folder:
-        engine = build(args.shape, device, Path(folder))
+        engine = build(args.shape, device, Path(folder), args.layers)
     config = TrainConfig(batch_size=args.batch_size)
     rng = random.Random(0)
     positives = [photo(rng, True) for _ in range(5)]

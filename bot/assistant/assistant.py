@@ -18,8 +18,8 @@ from storage.images import BadImage
 
 from ..settings import Settings
 from . import asking, library, teaching
-from .context import Services, Turn
-from .intents import Kind, parse
+from .context import Accounts, Services, Turn
+from .intents import Intent, Kind, parse
 from .messages import ButtonPress, Channel, Message, Reply
 from .texts import HELP, WELCOME
 from .tracking import JobTracker
@@ -33,7 +33,7 @@ class Assistant:
         queue = queue or TrainingQueue(store, models, negatives_dir=settings.yo_negatives_dir,
                                        epochs=settings.yo_train_epochs)
         self.services = Services(store=store, models=models, queue=queue, settings=settings,
-                                 tracker=JobTracker(store, queue))
+                                 tracker=JobTracker(store, queue), accounts=Accounts(store))
 
     @property
     def store(self) -> Store:
@@ -59,8 +59,13 @@ class Assistant:
         if message.is_group and not message.addressed:
             return  # in groups Yo speaks only when spoken to
         try:
+            intent = parse(message.text, has_photo=bool(message.photos or message.reply_photos))
+            if intent.kind is Kind.HELP or (intent.kind is Kind.START and not intent.argument):
+                # Needs nobody's data: answer at once, without touching the store.
+                await channel.send(Reply(HELP if intent.kind is Kind.HELP else WELCOME))
+                return
             turn = await self._turn(message, channel)
-            await self._dispatch(turn)
+            await self._dispatch(turn, intent)
         except (BadImage, ModelUnavailable) as reason:
             await channel.send(Reply(str(reason)))
         except Exception:
@@ -81,30 +86,28 @@ class Assistant:
             await channel.send(Reply(answer))
 
     async def _turn(self, message: Message, channel: Channel) -> Turn:
-        store = self.services.store
-        user = await store.get_or_create_user(message.platform, message.user_id, message.user_name)
-        chat = await store.get_or_create_chat(message.platform, message.chat_id, message.is_group, message.chat_title)
+        accounts = self.services.accounts
+        user = await accounts.user(message.platform, message.user_id, message.user_name)
+        chat = await accounts.chat(message.platform, message.chat_id, message.is_group, message.chat_title)
         return Turn(message, channel, user, chat)
 
-    async def _dispatch(self, turn: Turn) -> None:
+    async def _dispatch(self, turn: Turn, intent: Intent) -> None:
         services, message = self.services, turn.message
-        intent = parse(message.text, has_photo=bool(message.photos or message.reply_photos))
-        session = await teaching.active_session(services, turn)
         # Photos (with no command of their own) while teaching belong to that concept.
-        if session is not None and message.photos and intent.kind in (Kind.WHO, Kind.ASK, Kind.DONE):
-            await teaching.photos_in_session(services, turn, session)
-            if intent.kind is Kind.DONE:
-                await teaching.done(services, turn)
-            return
+        if message.photos and intent.kind in (Kind.WHO, Kind.ASK, Kind.DONE):
+            session = await teaching.active_session(services, turn)
+            if session is not None:
+                await teaching.photos_in_session(services, turn, session)
+                if intent.kind is Kind.DONE:
+                    await teaching.done(services, turn)
+                return
         match intent.kind:
             case Kind.START:
-                name = teaching.name_from_payload(intent.argument) if intent.argument else None
+                name = teaching.name_from_payload(intent.argument)
                 if name:
                     await teaching.teach(services, turn, name)
                 else:
                     await turn.say(WELCOME)
-            case Kind.HELP:
-                await turn.say(HELP)
             case Kind.TEACH:
                 await teaching.teach(services, turn, intent.argument)
             case Kind.DONE:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from personalization.protocol import ConceptRef, ModelService
 from personalization.queue import TrainingQueue
@@ -17,6 +17,8 @@ from .messages import Channel, Message, Reply, SentMessage
 
 if TYPE_CHECKING:
     from .tracking import JobTracker
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,6 +48,37 @@ class RecentPhotos:
         return self._photos.get(key)
 
 
+class Accounts:
+    """Users and chats by platform id, remembered so that a message costs no write to find them."""
+
+    def __init__(self, store: Store, capacity: int = 10_000) -> None:
+        self._store = store
+        self._users: OrderedDict[tuple[str, str], User] = OrderedDict()
+        self._chats: OrderedDict[tuple[str, str], Chat] = OrderedDict()
+        self._capacity = capacity
+
+    async def user(self, platform: str, user_id: str, name: str | None) -> User:
+        key = (platform, user_id)
+        known = self._users.get(key)
+        if known is None or (name and name != known.display_name):
+            known = await self._store.get_or_create_user(platform, user_id, name)
+        return self._remember(self._users, key, known)
+
+    async def chat(self, platform: str, chat_id: str, is_group: bool, title: str | None) -> Chat:
+        key = (platform, chat_id)
+        known = self._chats.get(key)
+        if known is None or (title and title != known.title):
+            known = await self._store.get_or_create_chat(platform, chat_id, is_group, title)
+        return self._remember(self._chats, key, known)
+
+    def _remember(self, cache: OrderedDict, key: tuple[str, str], value: T) -> T:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > self._capacity:
+            cache.popitem(last=False)
+        return value
+
+
 @dataclass
 class Services:
     store: Store
@@ -53,6 +86,7 @@ class Services:
     queue: TrainingQueue
     settings: Settings
     tracker: "JobTracker"
+    accounts: Accounts
     sessions: dict[tuple[int, int], TeachingSession] = field(default_factory=dict)
     recent_photos: RecentPhotos = field(default_factory=RecentPhotos)
 

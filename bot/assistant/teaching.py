@@ -24,6 +24,8 @@ def deep_link_payload(name: str) -> str:
 
 
 def name_from_payload(payload: str) -> str | None:
+    if not payload:
+        return None
     if payload.startswith("teach_"):
         return payload[len("teach_"):]
     if payload.startswith("teachb64_"):

@@ -67,6 +67,8 @@ COMMANDS = [
     BotCommand("forget", "Forget one: /forget Bo"),
     BotCommand("rename", "Rename one: /rename Bo Bobby"),
     BotCommand("share", "Let this group use one: /share Bo"),
+    BotCommand("unshare", "Make one private again: /unshare Bo"),
+    BotCommand("describe", "Correct how I describe one: /describe Bo a tan corgi"),
     BotCommand("draw", "Draw a picture: /draw Bo on a beach"),
     BotCommand("stop", "Stop a training run"),
 ]

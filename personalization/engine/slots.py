@@ -9,7 +9,9 @@ once). The learned vectors never enter the model's tables. Two thin wrappers do 
   the batch*, so one batch mixes concepts of different users;
 - `SlotHead` (installed as lm_head) computes the frozen logits, masks every slot column,
   and fills each bound identifier's column with `hidden · output_vector`, so the model can
-  say the identifier.
+  say the identifier. Latent tokens get no output row: the paper trains only the
+  identifier's (the published code also trains the latents'), and an answer never needs
+  to say a latent token, so they stay masked and can never be generated.
 
 Binding a batch (`SlotPool.bind`) only stores references to small tensors: swapping
 concepts costs microseconds and never touches the big tables.

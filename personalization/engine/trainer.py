@@ -52,7 +52,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-2
     k: int = 16  # latent tokens (at most the engine's slot width)
-    batch_size: int = 8  # examples per step
+    batch_size: int = 8  # examples per step (the recipe: 1; batches are what make a GPU busy)
     hard_per_positive: int = 30  # top similar everyday photos per positive (paper: 100-200 in all)
     easy_negatives: int = 50  # random everyday photos (paper: about 100)
     positive_turns: int | None = None  # questions per positive photo per epoch; None: as many "yes" as "no"
