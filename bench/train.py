@@ -295,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"speed-up, samples/s: {ratio:.1f}x (yo's one-off preparation: {ours.prepare_seconds:.1f} s)")
     per_concept_yo = ours.prepare_seconds + PAPER_SAMPLES / (ours.samples / ours.seconds)
     per_concept_recipe = PAPER_SAMPLES / (theirs.samples / theirs.seconds)
-    print(f"time per concept at the paper's data volume ({PAPER_SAMPLES} samples): yo {per_concept_yo:.0f} s "
-          f"(preparation included), recipe {per_concept_recipe:.0f} s")
+    print(f"time per concept at the paper's data volume ({PAPER_SAMPLES} samples; per-epoch recognition checks "
+          f"not counted for either): yo {per_concept_yo:.0f} s (preparation included), recipe {per_concept_recipe:.0f} s")
     peak = next((v for k, v in PEAK_BF16.items() if device.type == "cuda" and k in name), None)
     if peak:  # forward + activation-gradient backward of the frozen language model: 4 x N x tokens
         n = lm_parameters(engine)

@@ -36,6 +36,13 @@ def smoke_model(data_dir: Path) -> Path:
 def model_service(settings: Settings, *, smoke: bool = False) -> ModelService:
     if smoke:
         return WorkerProcessService(str(smoke_model(settings.yo_data_dir)), device="cpu", label=SMOKE_LABEL)
+    if settings.yo_ray_address:  # scale-out: the model lives on `yo worker` machines, not here
+        from personalization.cluster import RayModelService
+
+        try:
+            return RayModelService(settings.yo_ray_address, settings.yo_model).connect(settings.yo_ray_wait_seconds)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ModelNotReady(f"I couldn't join the Ray cluster at {settings.yo_ray_address}: {error}") from error
     errors, warnings = problems(settings.yo_model, settings.yo_device)
     for warning in warnings:
         log.warning(warning)

@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     toy.add_argument("dir", type=Path)
     toy.add_argument("--seed", type=int, default=0)
 
+    worker = verbs.add_parser("worker", help="serve models to a bot on a Ray cluster (YO_RAY_ADDRESS)")
+    worker.add_argument("--address", help="the Ray head (default: YO_RAY_ADDRESS)")
+    worker.add_argument("--workers", type=int, default=None, help="model workers here (default: one per GPU, or one)")
+    worker.add_argument("--name", help="this machine's name in the workers' names (default: the host name)")
+    worker.add_argument("--join", action=argparse.BooleanOptionalAction, default=None,
+                        help="start a Ray node here that joins the cluster (default: unless one runs already)")
+
     evaluate = verbs.add_parser("eval", help="the papers' metrics on a dataset (train/<name>, test/<name>)")
     evaluate.add_argument("dataset", type=Path)
 
@@ -115,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "run":
             asyncio.run(run(settings, smoke=args.smoke))
             return 0
+        if args.verb == "worker":
+            from personalization.cluster.host import serve
+
+            return serve(settings, address=args.address, count=args.workers, name=args.name, join=args.join)
         if args.verb == "console":
             from .app import build_assistant
             from .console import chat

@@ -32,7 +32,11 @@ class Settings(BaseSettings):
     discord_gateway_url: str = ""
     discord_message_content: bool = Field(default=False, description="use the privileged message-content intent")
 
+    # Scale-out: the Ray head's address ("127.0.0.1:6379" on the bot host that runs `ray start --head`).
+    # Set: model workers are the `yo worker` actors in that cluster. Empty: one local worker process.
     yo_ray_address: str = ""
+    # How long the bot waits at start for a first `yo worker` to answer (it keeps looking after).
+    yo_ray_wait_seconds: float = 30.0
 
     # Teaching limits.
     yo_min_photos: int = 3

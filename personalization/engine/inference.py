@@ -20,7 +20,7 @@ from . import phrasings
 from .backends.base import Backend
 from .batch import Branch, Row, answer_logprobs, hidden_states, pack, yes_probability
 from .concept import Concept
-from .prompts import Piece, concept_prompt, fill, join_turn, merge
+from .prompts import Cursor, Piece, concept_prompt, fill, join_turn, merge
 
 Vectors = tuple[torch.Tensor, torch.Tensor]
 RECOGNITION_QUESTION = phrasings.RECOGNITION_QUESTIONS[0]
@@ -51,6 +51,7 @@ class Prompt:
 class Inference:
     def __init__(self, backend: Backend, batch_size: int = 16, max_new_tokens: int = 96) -> None:
         self.backend, self.batch_size, self.max_new_tokens = backend, batch_size, max_new_tokens
+        self._questions: dict[tuple[str, tuple[Piece, ...]], list[int]] = {}
 
     # -- concepts ----------------------------------------------------------------------------
 
@@ -123,13 +124,23 @@ class Inference:
             if not subjects:
                 continue
             start = tokens.start(len(image))
-            branches = [Branch(start.user(join_turn([s.prompt], fill(RECOGNITION_QUESTION, s.who))).ask().after(start))
-                        for s in subjects]
+            branches = [Branch(self.recognition_question(start, s)) for s in subjects]
             rows.append(Row(list(start.ids), image, branches))
             vectors.append([s.vectors for s in subjects])
         probabilities = iter(self.yes_probabilities(rows, vectors).tolist())
         return [[Recognition(present=p >= 0.5, probability=p) for p in (next(probabilities) for _ in concepts)]
                 for _, concepts in requests]
+
+    def recognition_question(self, start: Cursor, subject: Subject) -> list[int]:
+        """"<bo> is <t0>...<t15>. Is <bo> in this photo? ASSISTANT:" after the image; the same for every
+        photo and every concept in the same slot, so tokenized once."""
+        pieces = tuple(join_turn([subject.prompt], fill(RECOGNITION_QUESTION, subject.who)))
+        key = (start.text, pieces)
+        if key not in self._questions:
+            if len(self._questions) > 4096:
+                self._questions.clear()
+            self._questions[key] = start.user(pieces).ask().after(start)
+        return self._questions[key]
 
     def yes_probabilities(self, rows: list[Row], vectors: list[list[Vectors | None]]) -> torch.Tensor:
         """P(yes) of every branch of every row, `batch_size` rows per forward pass."""

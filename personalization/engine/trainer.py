@@ -56,7 +56,7 @@ class TrainConfig:
     hard_per_positive: int = 30  # top similar everyday photos per positive (paper: 100-200 in all)
     easy_negatives: int = 50  # random everyday photos (paper: about 100)
     positive_turns: int | None = None  # questions per positive photo per epoch; None: as many "yes" as "no"
-    negative_turns: int = 1
+    negative_turns: int = 2  # questions per negative photo per epoch (the paper: 1); a second costs little
     qa_per_photo: int = 10  # attribute questions asked of the base model per positive photo
     qa_answer_tokens: int = 40
     flip: bool = True  # random horizontal flips of the positives (mirror images encoded once, up front)

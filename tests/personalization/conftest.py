@@ -1,4 +1,5 @@
-"""Tiny models for the engine's tests, built once per session into a temporary folder."""
+"""The engine's tests: a loaded engine on the tiny model (tests/conftest.py builds it once per session),
+a second tiny model with other weights, and photos drawn on the fly."""
 
 from __future__ import annotations
 
@@ -18,11 +19,6 @@ torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from
 # Small enough that a training run takes a second or two on a CPU.
 TINY_TRAIN = TrainConfig(epochs=2, batch_size=4, hard_per_positive=3, easy_negatives=2, positive_turns=4,
                          qa_per_photo=2, qa_answer_tokens=6, k=4)
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llava", seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import Callable
 import pytest
 import torch
 
-from personalization.engine import Concept, Engine, negatives
+from personalization.engine import Concept, Engine, data, negatives
 from personalization.engine.data import Example
 from personalization.engine.inference import open_photo
 from personalization.engine.trainer import Trainer
@@ -142,3 +142,18 @@ def test_text_only_qa_is_trained_without_the_photo(engine: Engine, make_photo: C
     row = trainer.row(qa[0])
     assert row.image is None and engine.backend.tokens.image_token_id not in row.prefix
     assert trainer.row(Example(0, True, qa[0].turns, True)).image is not None
+
+
+def test_gradients_reach_every_concept_vector_and_the_loss_falls(engine: Engine,
+                                                                  make_photo: Callable[..., bytes]) -> None:
+    """Not learning to recognise (a random model cannot), but the optimisation works end to end."""
+    trainer = Trainer(engine, request(make_photo), engine.config, None, None)
+    plan = trainer.prepare()
+    inputs, output = trainer.initial_vectors()
+    start_inputs, start_output = inputs.detach().clone(), output.detach().clone()
+    optimizer = trainer.optimizer(inputs, output)
+    batches = [b for _ in range(6) for b in data.batches(plan.epoch(trainer.rng), 4, trainer.rng)]
+    losses = [trainer.step(batch, inputs, output, optimizer) for batch in batches]
+    assert (inputs - start_inputs).abs().amax(dim=1).min() > 0  # the identifier and every latent moved
+    assert not torch.equal(output, start_output)
+    assert sum(losses[-3:]) < sum(losses[:3])
