@@ -179,6 +179,9 @@ class WorkerProcessService:
     async def describe(self, photos: Sequence[bytes]) -> str:
         return await self._call("describe", list(photos))
 
+    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
+        return await self._call("prototype", list(positives), list(negatives))
+
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
                     cancel: CancelToken | None = None) -> TrainResult:
         return await self._call("train", request, progress=progress, cancel=cancel)

@@ -82,6 +82,10 @@ class ModelService(Protocol):
 
     async def describe(self, photos: Sequence[bytes]) -> str: ...
 
+    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
+        """The instant recogniser of a concept: usable in ConceptRef.prototype at once."""
+        ...
+
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
                     cancel: "CancelToken | None" = None) -> TrainResult: ...
 

@@ -99,6 +99,11 @@ class ConceptsMixin(StoreBase):
                                     (text, self.now(), concept_id))
         return changed > 0
 
+    async def set_prototype(self, concept_id: int, data: bytes | None) -> bool:
+        async with self.db.transaction() as conn:
+            changed = await execute(conn, "UPDATE concepts SET prototype = ? WHERE id = ?", (data, concept_id))
+        return changed > 0
+
     # -- tokens -------------------------------------------------------------------------
 
     async def save_tokens(self, concept_id: int, data: bytes, base_model: str) -> Concept | None:

@@ -65,12 +65,13 @@ class Concept:
     error: str | None
     created_at: float
     updated_at: float
+    prototype: bytes | None = None  # the instant recogniser, before (and beside) the tokens
 
     @classmethod
     def from_row(cls, row: Row) -> Concept:
         return cls(row["id"], row["owner_id"], row["display_name"], row["normalized_name"], row["status"],
                    row["base_model"], row["tokens_file"], row["description"], row["category"], row["error"],
-                   row["created_at"], row["updated_at"])
+                   row["created_at"], row["updated_at"], row["prototype"])
 
 
 @dataclass(frozen=True)

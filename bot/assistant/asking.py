@@ -12,6 +12,7 @@ from storage.models import Concept
 from .context import Services, Turn
 from .messages import Button
 from .names import find_mentions, to_segments
+from .instant import prefilter, quick_ref, update_prototype
 from .refresh import maybe_refresh
 
 
@@ -68,36 +69,52 @@ async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool
             await turn.say("I couldn't tell whom you mean. /concepts lists who I know.")
             return
     trained = [c for c in concepts if c.tokens_file]
-    waiting = [c.display_name for c in concepts if not c.tokens_file]
-    if not trained:
+    quick = [c for c in concepts if not c.tokens_file and c.prototype is not None]
+    waiting = [c.display_name for c in concepts if not c.tokens_file and c.prototype is None]
+    if not trained and not quick:
         if not concepts:
             await turn.say("You haven't taught me anyone yet. Try /teach Bo.")
         else:
             await turn.say(f"I'm still learning {', '.join(waiting)}; ask me again when I say it's ready.")
         return
     await turn.channel.show_activity("typing")
-    refs = [await services.concept_ref(c) for c in trained]
+    if everyone:
+        trained = await prefilter(services, photo, trained)
+    # One request: the learned concepts through the model, each also by its prototype as a
+    # second opinion, and the not-yet-trained ones by their prototype alone.
+    seconds = [c for c in trained if c.prototype is not None and not everyone]
+    refs = ([await services.concept_ref(c) for c in trained] + [quick_ref(c) for c in seconds]
+            + [quick_ref(c) for c in quick])
     results = await services.models.recognise(photo, refs)
+    by_model = results[: len(trained)]
+    second = dict(zip([c.id for c in seconds], results[len(trained): len(trained) + len(seconds)]))
+    answers = list(zip(trained, by_model)) + list(zip(quick, results[len(trained) + len(seconds):]))
     key = services.recent_photos.keep(photo)
     if everyone:
-        present = [(c, r) for c, r in zip(trained, results) if r.present]
+        present = [(c, r) for c, r in answers if r.present]
         if present:
-            names = ", ".join(f"{c.display_name} ({round(100 * r.probability)}%)" for c, r in present)
+            names = ", ".join(f"{c.display_name} ({round(100 * r.probability)}%"
+                              + (", quick look" if not c.tokens_file else "") + ")" for c, r in present)
             text_out = f"I see {names}."
         else:
-            text_out = "I don't see any of " + ", ".join(c.display_name for c in trained) + " here."
+            text_out = "I don't see any of " + ", ".join(c.display_name for c, _ in answers) + " here." \
+                if answers else "I don't see any of your concepts here."
         if waiting:
             text_out += f" (Still learning {', '.join(waiting)}.)"
         buttons = [[Button(f"✅ {c.display_name}"[:30], f"fb:p:{c.id}:{key}"),
                     Button("❌", f"fb:n:{c.id}:{key}")] for c, _ in present]
         await turn.say(text_out, buttons=buttons)
         return
-    for concept, result in zip(trained, results):
+    for concept, result in answers:
         sure = round(100 * (result.probability if result.present else 1 - result.probability))
         if result.present:
             line = f"Yes, {concept.display_name} is in this photo ({sure}% sure)."
         else:
             line = f"No, I don't think {concept.display_name} is in this photo ({sure}% sure)."
+        if not concept.tokens_file:
+            line += f" That's a quick look: I'm still learning {concept.display_name}."
+        elif concept.id in second and second[concept.id].present != result.present:
+            line += " (My quick look at your photos says otherwise, so I'm less sure.)"
         right, wrong = ("p", "n") if result.present else ("n", "p")
         await turn.say(line, buttons=[[Button("✅ Right", f"fb:{right}:{concept.id}:{key}"),
                                        Button("❌ Wrong", f"fb:{wrong}:{concept.id}:{key}")]])
@@ -115,6 +132,7 @@ async def not_this(services: Services, turn: Turn, text: str) -> None:
     names = ", ".join(c.display_name for c in own)
     await turn.say(f"Got it: that's not {names}. I'll use it next time I train.")
     for concept in own:
+        await update_prototype(services, concept)
         await maybe_refresh(services, concept.id, turn.channel, turn.message.platform, turn.message.chat_id)
 
 
@@ -134,6 +152,7 @@ async def feedback(services: Services, turn: Turn, role_code: str, concept_id: i
     thanks = (f"Thanks! I'll remember this is {concept.display_name}." if role == "positive"
               else f"Thanks! I'll remember this isn't {concept.display_name}.")
     await turn.say(thanks)
+    await update_prototype(services, concept)
     await maybe_refresh(services, concept.id, turn.channel, turn.message.platform, turn.message.chat_id)
     return None
 

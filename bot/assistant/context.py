@@ -95,7 +95,7 @@ class Services:
         facts = tuple(f.text for f in await self.store.list_facts(concept.id))
         tokens = await self.store.read_tokens(concept) if concept.tokens_file else None
         return ConceptRef(name=concept.display_name, tokens=tokens, facts=facts,
-                          description=concept.description)
+                          description=concept.description, prototype=concept.prototype)
 
 
 @dataclass

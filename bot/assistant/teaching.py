@@ -10,6 +10,7 @@ from storage.images import BadImage
 from storage.models import Concept
 
 from .context import Services, TeachingSession, Turn
+from .instant import update_prototype
 from .messages import Photo
 from .names import InvalidName, clean_name, normalize_name
 
@@ -117,7 +118,7 @@ async def add_photos(services: Services, turn: Turn, session: TeachingSession, c
     store, limit = services.store, services.settings.yo_max_photos
     have = await photo_count(services, concept)
     problems: list[str] = []
-    added = 0
+    added = repeated = 0
     for number, photo in enumerate(photos, start=1):
         if have >= limit:
             problems.append(f"{concept.display_name} already has {limit} photos, the most I use; "
@@ -129,10 +130,16 @@ async def add_photos(services: Services, turn: Turn, session: TeachingSession, c
             label = f"Photo {number}" if len(photos) > 1 else "That photo"
             problems.append(f"{label}: {reason}")
             continue
+        now = await photo_count(services, concept)
+        if now == have:  # the same photo again: the store keeps one copy
+            repeated += 1
+            continue
         session.added_photo_ids.append(record.id)
-        have = await photo_count(services, concept)
+        have = now
         added += 1
     lines = []
+    if repeated:
+        problems.append(f"{repeated} of those {'were photos' if repeated > 1 else 'was a photo'} I already had.")
     if added:
         need = services.settings.yo_min_photos - have
         more = f" {need} more, then /done." if need > 0 else " Send /done when you're ready, or more photos."
@@ -172,6 +179,7 @@ async def done(services: Services, turn: Turn) -> None:
                                       warm_start=concept.tokens_file is not None)
     position = await services.queue.position(job)
     await services.tracker.track(job, turn.channel, concept.display_name, position)
+    await update_prototype(services, concept)  # recognition works from now on, before training ends
     if not concept.description:
         await describe_while_training(services, turn, concept)
 

@@ -19,6 +19,7 @@ from ..protocol import CancelToken, ConceptRef, ProgressCallback, Recognition, S
 from .backends import Backend, load_backend
 from .concept import Concept, ConceptMismatch
 from .inference import Inference, open_photo
+from .instant import Prototype, fit_prototype
 from .negatives import NegativePool
 from .trainer import TrainConfig, train_concept
 
@@ -49,7 +50,31 @@ class Engine:
         return self.recognise_batch([(photo, concepts)])[0]
 
     def recognise_batch(self, requests: Sequence[tuple[bytes, Sequence[ConceptRef]]]) -> list[list[Recognition]]:
-        return self.inference.recognise_batch(requests)
+        """Concepts with tokens are asked through the model; concepts that only have a
+        prototype so far (not trained yet) are recognised by the instant path."""
+        learned = [(photo, [c for c in concepts if not _instant_only(c)]) for photo, concepts in requests]
+        answers = iter(self.inference.recognise_batch([r for r in learned if r[1]]))
+        instant = [[c for c in concepts if _instant_only(c)] for _, concepts in requests]
+        features = iter(self.image_features([photo for (photo, _), wanted in zip(requests, instant) if wanted])) \
+            if any(instant) else iter(())
+        results = []
+        for (photo, concepts), (_, asked), quick in zip(requests, learned, instant):
+            by_model = iter(next(answers)) if asked else iter(())
+            feature = next(features)[None] if quick else None
+            row = []
+            for concept in concepts:
+                if _instant_only(concept):
+                    p = float(Prototype.from_bytes(concept.prototype).probability(feature)[0])  # type: ignore[arg-type]
+                    row.append(Recognition(present=p >= 0.5, probability=p))
+                else:
+                    row.append(next(by_model))
+            results.append(row)
+        return results
+
+    def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
+        """The instant recogniser of a concept (see instant.py), as bytes for a ConceptRef."""
+        features = self.image_features(list(positives) + list(negatives))
+        return fit_prototype(features[: len(positives)], features[len(positives):]).to_bytes()
 
     def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
         return self.answer_batch([(question, concepts, photo)])[0]
@@ -67,6 +92,10 @@ class Engine:
     def load_concept(self, data: bytes) -> Concept:
         """A concept file, checked against this base model (raises ConceptMismatch)."""
         return Concept.from_bytes(data, self.backend.fingerprint, self.model_id)
+
+
+def _instant_only(concept: ConceptRef) -> bool:
+    return concept.tokens is None and concept.prototype is not None
 
 
 __all__ = ["Engine", "TrainConfig", "Concept", "ConceptMismatch"]

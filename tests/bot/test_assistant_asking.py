@@ -168,3 +168,40 @@ async def test_enough_corrections_queue_a_warm_started_refresh(assistant, person
     channel = await ana.says("is Bo in this?", photo(GREEN, seed=7))
     await ana.presses(channel.button("Right"))
     assert len(models.trained) == 2
+
+
+async def test_before_training_ends_a_quick_look_answers(settings) -> None:
+    from bot.app import build_assistant
+    from tests.bot.conftest import Person
+    from tests.fakes.models import FakeModelService
+
+    assistant = await build_assistant(settings, FakeModelService(train_steps=200, step_seconds=0.05))
+    await assistant.start()
+    try:
+        ana = Person(assistant, "ana")
+        await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
+        await ana.says("is Bo in this?", photo(ORANGE, seed=50))
+        assert ana.channel.last.text.startswith("Yes, Bo is in this photo")
+        assert "quick look: I'm still learning Bo" in ana.channel.last.text
+        await ana.says("", photo(BLUE, seed=51))
+        assert ana.channel.last.text == "I don't see any of Bo here."
+    finally:
+        await assistant.close()
+
+
+async def test_who_is_in_this_asks_the_model_only_about_likely_concepts(assistant, person) -> None:
+    assistant.services.settings.yo_max_queued_jobs_per_user = 10
+    ana = person("ana")
+    colours = [(25 * i, 255 - 25 * i, (97 * i) % 255) for i in range(10)]
+    for i, colour in enumerate(colours):
+        await ana.says(f"/teach C{i}", *[photo(colour, seed=s) for s in range(3)])
+    try:
+        await wait_for(lambda: sum("is ready!" in t for t in ana.channel.texts) >= 10, timeout=30)
+    except AssertionError:
+        raise AssertionError("\n".join(ana.channel.texts))
+    models = assistant.services.models
+    models.calls.clear()
+    await ana.says("", photo(colours[4], seed=77))
+    assert ana.channel.last.text.startswith("I see C4")
+    screening, asking = [names for kind, names in models.calls if kind == "recognise"]
+    assert len(screening) == 10 and 1 <= len(asking) <= 8

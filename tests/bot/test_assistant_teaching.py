@@ -153,3 +153,12 @@ async def test_a_description_answers_before_training_ends_and_can_be_corrected(s
         assert ref.tokens is None and ref.description == "a small tan corgi with a red collar"
     finally:
         await assistant.close()
+
+
+async def test_the_same_photo_twice_is_kept_once_and_said_so(assistant, person) -> None:
+    ana = person("ana")
+    await ana.says("/teach Bo")
+    same = photo(ORANGE, seed=1)
+    channel = await ana.says("", same, same, photo(ORANGE, seed=2))
+    assert "Got 2 photos of Bo (2 in all)" in channel.last.text
+    assert "1 of those was a photo I already had." in channel.last.text

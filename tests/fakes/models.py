@@ -62,6 +62,11 @@ class FakeModelService:
         self.calls.append(("describe", len(photos)))
         return "a subject of one colour"
 
+    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
+        self.calls.append(("prototype", (len(positives), len(negatives))))
+        colours = [mean_colour(p) for p in positives]
+        return json.dumps({"colour": [sum(c[i] for c in colours) / len(colours) for i in range(3)]}).encode()
+
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
                     cancel: CancelToken | None = None) -> TrainResult:
         self.trained.append(request)

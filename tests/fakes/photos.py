@@ -17,6 +17,10 @@ def photo(colour: tuple[int, int, int] = (200, 120, 40), size: tuple[int, int] =
     for _ in range(40):
         x, y = rng.randrange(size[0]), rng.randrange(size[1])
         image.putpixel((x, y), tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in colour))
+    # A small patch at a place of the seed's choosing: survives JPEG, so seeds give different photos.
+    x, y = rng.randrange(size[0] - 8), rng.randrange(size[1] - 8)
+    shade = tuple(c // 2 + 60 for c in colour)
+    image.paste(shade, (x, y, x + 8, y + 8))
     out = io.BytesIO()
     image.save(out, format=fmt)
     return out.getvalue()

@@ -1,0 +1,54 @@
+"""The instant path (personalization/engine/instant.py) as the assistant uses it.
+
+A concept's prototype is (re)computed whenever its photos change: at /done, before training
+starts, and after corrections. Until tokens exist it recognises on its own; afterwards it
+pre-filters "who is in this photo?" across many concepts and gives a second opinion.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from personalization.protocol import ConceptRef
+from storage.models import Concept
+
+from .context import Services
+
+log = logging.getLogger(__name__)
+
+MAX_NEGATIVES = 40
+# "Who is in this photo?" asks the model about at most this many concepts; the prototype picks them.
+MAX_ASKED = 8
+PREFILTER_FLOOR = 0.1
+
+
+async def update_prototype(services: Services, concept: Concept) -> None:
+    store = services.store
+    positives = [await store.read_photo(p) for p in await store.list_photos(concept.id, "positive")]
+    if not positives:
+        return
+    negatives = [await store.read_photo(p) for p in await store.list_photos(concept.id, "negative")]
+    for other in await store.list_concepts(concept.owner_id):  # the owner's other subjects: natural look-alikes
+        if other.id != concept.id and len(negatives) < MAX_NEGATIVES:
+            negatives += [await store.read_photo(p) for p in (await store.list_photos(other.id, "positive"))[:5]]
+    try:
+        data = await services.models.prototype(positives, negatives[:MAX_NEGATIVES])
+    except Exception:  # the instant path is a bonus: training and answers go on without it
+        log.exception("could not compute the prototype of concept %s", concept.id)
+        return
+    await store.set_prototype(concept.id, data)
+
+
+def quick_ref(concept: Concept) -> ConceptRef:
+    """The concept as only its prototype: recognised by the instant path."""
+    return ConceptRef(name=concept.display_name, prototype=concept.prototype)
+
+
+async def prefilter(services: Services, photo: bytes, concepts: list[Concept]) -> list[Concept]:
+    """Of many trained concepts, the few whose prototype says they may be in the photo."""
+    with_prototype = [c for c in concepts if c.prototype is not None]
+    if len(concepts) <= MAX_ASKED or len(with_prototype) < len(concepts):
+        return concepts
+    scores = await services.models.recognise(photo, [quick_ref(c) for c in with_prototype])
+    ranked = sorted(zip(with_prototype, scores), key=lambda pair: -pair[1].probability)
+    return [c for c, score in ranked[:MAX_ASKED] if score.probability >= PREFILTER_FLOOR]

@@ -1,0 +1,84 @@
+"""Recognition before any training: a prototype of the base model's own image features.
+
+The moment photos arrive, each concept gets the mean of its photos' vision features and a
+threshold on cosine similarity calibrated on those positives against its negatives (the
+owner's other subjects, photos marked "not this one", look-alikes from the pool). It is
+the retrieval baseline of the papers' RAP comparison in miniature: instant, never learns
+beyond its photos, and cheap enough to pre-filter which of many concepts are worth asking
+the model about.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+FORMAT = "yo-prototype/1"
+
+
+@dataclass(frozen=True)
+class Prototype:
+    mean: torch.Tensor  # [d], L2-normalised
+    threshold: float  # cosine similarity where "present" starts
+    scale: float  # similarity units per logit unit, for a probability
+
+    def probability(self, features: torch.Tensor) -> torch.Tensor:
+        """P(present) for L2-normalised features [n, d]."""
+        similarity = features.float() @ self.mean
+        return torch.sigmoid((similarity - self.threshold) / self.scale)
+
+    def to_bytes(self) -> bytes:
+        return st_save({"mean": self.mean.float().contiguous().cpu()},
+                       metadata={"format": FORMAT, "threshold": repr(self.threshold), "scale": repr(self.scale)})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Prototype":
+        from .concept import _metadata
+
+        metadata = _metadata(data)
+        if metadata.get("format") != FORMAT:
+            raise ValueError("not a Yo prototype")
+        return cls(st_load(data)["mean"], float(metadata["threshold"]), float(metadata["scale"]))
+
+
+def fit_prototype(positives: torch.Tensor, negatives: torch.Tensor) -> Prototype:
+    """Mean of the positives, and the threshold that best separates them from the negatives.
+
+    Positives are scored leave-one-out (each against the mean of the others), so a photo's
+    similarity to a mean that contains it does not make the threshold too strict.
+    """
+    positives = torch.nn.functional.normalize(positives.float(), dim=-1)
+    negatives = torch.nn.functional.normalize(negatives.float(), dim=-1) if len(negatives) else negatives.float()
+    mean = torch.nn.functional.normalize(positives.mean(0), dim=0)
+    n = len(positives)
+    if n > 1:
+        totals = positives.sum(0, keepdim=True)
+        others = torch.nn.functional.normalize(totals - positives, dim=-1)
+        positive_scores = (positives * others).sum(-1)
+    else:
+        positive_scores = positives @ mean
+    spread = float(positive_scores.std()) if n > 2 else 0.05
+    if len(negatives) == 0:
+        # Nothing to calibrate against: accept what looks like the photos, with a margin.
+        threshold = float(positive_scores.min()) - spread
+        return Prototype(mean, threshold, max(spread, 1e-3))
+    negative_scores = negatives @ mean
+    threshold = _best_split(positive_scores.tolist(), negative_scores.tolist())
+    gap = abs(float(positive_scores.mean()) - float(negative_scores.mean()))
+    return Prototype(mean, threshold, max(gap / 4, 1e-3))
+
+
+def _best_split(positive: list[float], negative: list[float]) -> float:
+    """The cut with the best balanced accuracy; among ties, the middle of the widest gap."""
+    cuts = sorted(set(positive + negative))
+    candidates = [cuts[0] - 1e-6] + [(a + b) / 2 for a, b in zip(cuts, cuts[1:])] + [cuts[-1] + 1e-6]
+    best, best_score = candidates[0], -math.inf
+    for cut in candidates:
+        score = (sum(p >= cut for p in positive) / len(positive) + sum(q < cut for q in negative) / len(negative)) / 2
+        if score > best_score + 1e-9:
+            best, best_score = cut, score
+    return best
