@@ -62,7 +62,10 @@ def host_workers(model_id: str, *, count: int | None = None, device: str | None 
                  engine_options: dict[str, Any] | None = None, name: str | None = None,
                  namespace: str = NAMESPACE, prefix: str = NAME_PREFIX, max_restarts: int = -1,
                  wait: bool = True) -> list[Any]:
-    """Start model actors on this node (the caller is connected to Ray); return their handles."""
+    """Start model actors on this node (the caller is connected to Ray); return their handles.
+
+    Keep the handles: the caller owns the actors, and Ray ends one when its owner drops the
+    last handle (or exits). `yo worker` holds them until it stops."""
     node_id, gpus, cpus = local_node()
     use_gpu = gpus >= 1 and device != "cpu"
     count = count or (int(gpus) if use_gpu else 1)

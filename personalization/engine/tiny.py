@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,8 +33,6 @@ LLAVA_CHAT_TEMPLATE = (
     "'equalto', 'text') %}{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
 )
-
-SPECIAL_TOKENS = ("<s>", "</s>", "<unk>", "<pad>", "<image>")
 
 DEFAULTS: dict[str, Any] = {
     "image_size": 64, "patch_size": 8,  # 64 image tokens per photo
@@ -76,7 +75,22 @@ def corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer(vocab_size: int, extra_corpus: Iterable[str] = ()) -> Any:
+@dataclass(frozen=True)
+class Specials:
+    """A tokenizer's special tokens: LLaVA's by default; the Janus tiny model names its own."""
+
+    bos: str = "<s>"
+    eos: str = "</s>"
+    unk: str = "<unk>"
+    pad: str = "<pad>"
+    named: tuple[tuple[str, str], ...] = (("image_token", "<image>"),)  # extra_special_tokens
+
+    @property
+    def all(self) -> list[str]:
+        return [self.bos, self.eos, self.unk, self.pad, *(token for _, token in self.named)]
+
+
+def build_tokenizer(vocab_size: int, extra_corpus: Iterable[str] = (), specials: Specials = Specials()) -> Any:
     """A byte-level BPE (any text encodes, nothing is <unk>) wrapped as a fast tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -84,15 +98,16 @@ def build_tokenizer(vocab_size: int, extra_corpus: Iterable[str] = ()) -> Any:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials.all,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(itertools.chain(corpus(), extra_corpus), trainer=trainer)
-    bos = tok.token_to_id("<s>")
+    bos = tok.token_to_id(specials.bos)
     tok.post_processor = processors.TemplateProcessing(  # a BOS in front, like Llama's tokenizer
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
+        single=f"{specials.bos} $A", pair=f"{specials.bos} $A {specials.bos} $B", special_tokens=[(specials.bos, bos)])
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-        extra_special_tokens={"image_token": "<image>"}, padding_side="left", model_max_length=4096)
+        tokenizer_object=tok, bos_token=specials.bos, eos_token=specials.eos, unk_token=specials.unk,
+        pad_token=specials.pad, extra_special_tokens=dict(specials.named), padding_side="left",
+        model_max_length=4096)
 
 
 def build_config(tokenizer: Any, sizes: dict[str, Any]) -> Any:
@@ -129,10 +144,15 @@ def build_processor(tokenizer: Any, image_size: int, patch_size: int) -> Any:
 def build_tiny_model(out_dir: Path, kind: str = "llava", seed: int = 0, **overrides: Any) -> Path:
     """Write a tiny random model and its processor to `out_dir`; returns `out_dir`.
 
+    `kind`: "llava" (this module) or "janus" (tiny_janus.py: understands and draws).
     `overrides` change sizes (keys of DEFAULTS) or add tokenizer text (`corpus=[lines]`).
     """
+    if kind == "janus":
+        from .tiny_janus import build_tiny_janus
+
+        return build_tiny_janus(Path(out_dir), seed=seed, **overrides)
     if kind != "llava":
-        raise ValueError(f"tiny model kind {kind!r} is not available yet (only 'llava')")
+        raise ValueError(f"unknown tiny model kind {kind!r} (known: llava, janus)")
     from transformers import LlavaForConditionalGeneration
 
     extra_corpus = overrides.pop("corpus", ())
@@ -156,15 +176,17 @@ def build_tiny_model(out_dir: Path, kind: str = "llava", seed: int = 0, **overri
 
 
 def _name_image_processor_like_the_hub(out_dir: Path) -> None:
-    """Real checkpoints say "CLIPImageProcessor"; transformers picks the backend it has at load time."""
+    """Real checkpoints say "CLIPImageProcessor" (or "JanusImageProcessor"), not the PIL backend's
+    name; transformers picks the backend it has at load time."""
     for name in ("preprocessor_config.json", "processor_config.json"):
         path = out_dir / name
         if not path.exists():
             continue
         data = json.loads(path.read_text())
         holder = data.get("image_processor", data)
-        if holder.get("image_processor_type") == "CLIPImageProcessorPil":
-            holder["image_processor_type"] = "CLIPImageProcessor"
+        kind = holder.get("image_processor_type", "")
+        if kind.endswith("ImageProcessorPil"):
+            holder["image_processor_type"] = kind[: -len("Pil")]
             path.write_text(json.dumps(data, indent=2))
 
 
@@ -177,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="pretrain it on the procedural toy world so that learning can be measured")
     args = parser.parse_args(argv)
     try:
+        if args.pretrain == "toyworld" and args.kind != "llava":
+            raise ValueError("toy-world pretraining is written for the tiny LLaVA (--kind llava)")
         if args.pretrain == "toyworld":
             from personalization.toyworld.pretrain import pretrain_tiny_model
 

@@ -38,6 +38,16 @@ SIZES: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A part of the curriculum: in force until `until` (a fraction of all steps)."""
+
+    until: float
+    weights: dict[str, float]  # task -> how often
+    lookalike: float = 0.8  # share of "No" photos that are look-alikes, the rest any other toy
+    partial: float = 0.25  # share of match questions that name only some attributes
+
+
 @dataclass
 class PretrainConfig:
     steps: int = 1500
@@ -47,9 +57,10 @@ class PretrainConfig:
     weight_decay: float = 0.01
     photos_per_subject: int = 24  # the bank: 300 subjects × this many photos
     # (fraction of training done, task weights) — the mix in force from that point on
-    curriculum: tuple[tuple[float, dict[str, float]], ...] = (
-        (0.0, {"attribute": 2, "describe": 1}),
-        (0.25, {"attribute": 1, "describe": 1, "match": 2, "named_match": 2, "named_text": 1}),
+    curriculum: tuple[Stage, ...] = (
+        Stage(0.25, {"attribute": 2, "describe": 1}),
+        Stage(0.5, {"attribute": 1, "describe": 1, "match": 3, "named_text": 1}, lookalike=0.3, partial=0.6),
+        Stage(1.0, {"attribute": 1, "describe": 1, "match": 2, "named_match": 2, "named_text": 1}),
     )
     eval_per_task: int = 256
     sizes: dict[str, Any] = field(default_factory=lambda: dict(SIZES))
@@ -118,6 +129,7 @@ class Batch:
     answer_start: torch.Tensor  # (B,) first answer position
     answer_end: torch.Tensor  # (B,) one past the last answer position
     pixel_values: torch.Tensor | None
+    tasks: list[str]  # each row's task
 
 
 def collate(samples: list[Sample], encoder: Encoder, bank: PhotoBank, image_tokens: int,
@@ -136,27 +148,59 @@ def collate(samples: list[Sample], encoder: Encoder, bank: PhotoBank, image_toke
     photos = [s.photo for s in samples if s.photo is not None]
     return Batch(input_ids, attention, torch.tensor([start for _, start in encoded]),
                  torch.tensor([len(ids) for ids, _ in encoded]),
-                 bank.take(photos, rng) if photos else None)
+                 bank.take(photos, rng) if photos else None, [s.task for s in samples])
 
 
 def answer_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Per sample: the first answer token's loss plus the mean loss of the rest; mean over samples."""
+    """(B,) per sample: the summed loss of the answer's tokens (each attribute word counts)."""
     targets = batch.input_ids[:, 1:]
     token_loss = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets, reduction="none")
     positions = torch.arange(targets.shape[1]).unsqueeze(0) + 1  # position of each target token
-    first = positions == batch.answer_start.unsqueeze(1)
-    rest = (positions > batch.answer_start.unsqueeze(1)) & (positions < batch.answer_end.unsqueeze(1))
-    first_loss = (token_loss * first).sum(1)
-    rest_loss = (token_loss * rest).sum(1) / rest.sum(1).clamp(min=1)
-    return (first_loss + rest_loss).mean()
+    answer = (positions >= batch.answer_start.unsqueeze(1)) & (positions < batch.answer_end.unsqueeze(1))
+    return (token_loss * answer).sum(1)
 
 
-def _mix(config: PretrainConfig, fraction: float) -> dict[str, float]:
-    mix = config.curriculum[0][1]
-    for start, weights in config.curriculum:
-        if fraction >= start:
-            mix = weights
-    return mix
+def _stage(config: PretrainConfig, fraction: float) -> Stage:
+    for stage in config.curriculum:
+        if fraction < stage.until:
+            return stage
+    return config.curriculum[-1]
+
+
+def train(model: Any, encoder: Encoder, bank: PhotoBank, config: PretrainConfig, rng: random.Random,
+          image_tokens: int, log: Callable[[str], None], started: float) -> None:
+    """Every parameter of `model`, `config.steps` steps through the curriculum."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98),
+                                  weight_decay=config.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < config.warmup:
+            return (step + 1) / config.warmup
+        progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    running: dict[str, float] = {}
+    for step in range(config.steps):
+        stage = _stage(config, step / config.steps)
+        maker = SampleMaker(negatives_lookalike=stage.lookalike, partial=stage.partial)
+        tasks = rng.choices(list(stage.weights), weights=list(stage.weights.values()), k=config.batch_size)
+        samples = [maker(t, rng) for t in tasks]
+        batch = collate(samples, encoder, bank, image_tokens, rng)
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                       pixel_values=batch.pixel_values).logits
+        losses = answer_loss(logits, batch)
+        losses.mean().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        for task, loss in zip(batch.tasks, losses.tolist()):
+            running[task] = 0.98 * running.get(task, loss) + 0.02 * loss
+        if (step + 1) % 100 == 0 or step + 1 == config.steps:
+            log(f"toyworld: step {step + 1}/{config.steps} loss "
+                + " ".join(f"{t}={v:.2f}" for t, v in running.items())
+                + f" ({time.perf_counter() - started:.0f}s)")
 
 
 # ---------------------------------------------------------------- evaluation
@@ -241,36 +285,9 @@ def pretrain_tiny_model(out_dir: Path, seed: int = 0, steps: int | None = None,
     rng = random.Random(f"pretrain:{seed}")
     bank = PhotoBank(all_subjects(), config.photos_per_subject, seed, size, mean, std)
     encoder = Encoder(processor)
-    maker = SampleMaker()
     log(f"toyworld: photo bank ready ({time.perf_counter() - started:.0f}s)")
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98),
-                                  weight_decay=config.weight_decay)
-
-    def lr_at(step: int) -> float:
-        if step < config.warmup:
-            return (step + 1) / config.warmup
-        progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
-    running = None
-    for step in range(config.steps):
-        mix = _mix(config, step / config.steps)
-        tasks = rng.choices(list(mix), weights=list(mix.values()), k=config.batch_size)
-        batch = collate([maker(t, rng) for t in tasks], encoder, bank, image_tokens, rng)
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       pixel_values=batch.pixel_values).logits
-        loss = answer_loss(logits, batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-        if (step + 1) % 100 == 0 or step + 1 == config.steps:
-            log(f"toyworld: step {step + 1}/{config.steps} loss {running:.3f} "
-                f"({time.perf_counter() - started:.0f}s)")
+    train(model, encoder, bank, config, rng, image_tokens, log, started)
     train_seconds = time.perf_counter() - started
 
     model.eval()
