@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     one_shot("concepts", "list your concepts")
     forget = one_shot("forget", "forget a concept, its photos and tokens")
     forget.add_argument("name")
+    export = one_shot("export", "write everything kept about you to a zip")
+    export.add_argument("--out", type=Path, required=True)
     return parser
 
 
@@ -85,6 +87,7 @@ async def _one_shot(settings: Settings, args: argparse.Namespace) -> Any:
             "draw": lambda: verbs.draw(assistant, args.user, args.text, args.out),
             "concepts": lambda: verbs.concepts(assistant, args.user),
             "forget": lambda: verbs.forget(assistant, args.user, args.name),
+            "export": lambda: verbs.export(assistant, args.user, args.out),
         }
         return await actions[args.verb]()
     finally:

@@ -109,3 +109,11 @@ async def forget(assistant: Assistant, user_id: str, name: str) -> dict[str, Any
         raise VerbError(f"no concept called {name}")
     await library.confirm_forget(assistant.services, turn, concept.id)
     return {"name": concept.display_name, "forgotten": True}
+
+
+async def export(assistant: Assistant, user_id: str, out: Path) -> dict[str, Any]:
+    """Everything kept about the user, as a zip: rows as JSON, photos and token files."""
+    user = await assistant.store.get_or_create_user(PLATFORM, user_id)
+    data = await assistant.store.export_user(user.id)
+    out.write_bytes(data)
+    return {"file": str(out), "bytes": len(data)}

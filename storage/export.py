@@ -9,6 +9,7 @@ Names inside the zip come from hashes and ids, never from what the user typed.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import zipfile
@@ -61,7 +62,7 @@ class ExportMixin(StoreBase):
         out = io.BytesIO()
         # PNG and safetensors barely compress: store them, deflate only the JSON.
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-            archive.writestr("data.json", json.dumps(data, indent=2, ensure_ascii=False),
+            archive.writestr("data.json", json.dumps(data, indent=2, ensure_ascii=False, default=_binary),
                              compress_type=zipfile.ZIP_DEFLATED)
             for sha, name in photos.items():
                 try:
@@ -74,3 +75,10 @@ class ExportMixin(StoreBase):
                 except FileNotFoundError:
                     log.error("export: token file %s is missing", relative)
         return out.getvalue()
+
+
+def _binary(value: object) -> str:
+    """Binary columns (a concept's prototype) go into the JSON as base64."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

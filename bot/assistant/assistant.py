@@ -118,6 +118,8 @@ class Assistant:
                 await library.list_concepts(services, turn)
             case Kind.FORGET:
                 await library.forget(services, turn, intent.argument)
+            case Kind.FORGET_ME:
+                await library.forget_me(services, turn)
             case Kind.DESCRIBE:
                 await library.describe(services, turn, intent.argument)
             case Kind.RENAME:
@@ -151,6 +153,8 @@ class Assistant:
             match kind:
                 case "forget":
                     return await library.confirm_forget(self.services, turn, int(rest))
+                case "forgetme":
+                    return await library.confirm_forget_me(self.services, turn, int(rest))
                 case "keep":
                     return "Kept."
                 case "stop":

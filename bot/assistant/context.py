@@ -71,6 +71,9 @@ class Accounts:
             known = await self._store.get_or_create_chat(platform, chat_id, is_group, title)
         return self._remember(self._chats, key, known)
 
+    def forget(self, user: User) -> None:
+        self._users.pop((user.platform, user.platform_user_id), None)
+
     def _remember(self, cache: OrderedDict, key: tuple[str, str], value: T) -> T:
         cache[key] = value
         cache.move_to_end(key)

@@ -20,6 +20,7 @@ class Kind(Enum):
     CONCEPTS = "concepts"
     FORGET = "forget"
     DESCRIBE = "describe"
+    FORGET_ME = "forget_me"
     RENAME = "rename"
     SHARE = "share"
     UNSHARE = "unshare"
@@ -35,7 +36,7 @@ class Kind(Enum):
 
 COMMANDS = {
     "start": Kind.START, "help": Kind.HELP, "teach": Kind.TEACH, "done": Kind.DONE,
-    "cancel": Kind.CANCEL, "concepts": Kind.CONCEPTS, "list": Kind.CONCEPTS, "forget": Kind.FORGET, "describe": Kind.DESCRIBE,
+    "cancel": Kind.CANCEL, "concepts": Kind.CONCEPTS, "list": Kind.CONCEPTS, "forget": Kind.FORGET, "describe": Kind.DESCRIBE, "forgetme": Kind.FORGET_ME,
     "rename": Kind.RENAME, "share": Kind.SHARE, "unshare": Kind.UNSHARE, "draw": Kind.DRAW,
     "stop": Kind.STOP, "remember": Kind.REMEMBER, "ask": Kind.ASK, "who": Kind.WHO,
 }

@@ -154,3 +154,23 @@ async def describe(services: Services, turn: Turn, argument: str) -> None:
     concept, text = mentions[0].item, argument[mentions[0].end:].strip()[:300]
     await services.store.set_description(concept.id, text)
     await turn.say(f"Thanks, noted: {concept.display_name} is {text}")
+
+
+async def forget_me(services: Services, turn: Turn) -> None:
+    count = len(await services.store.list_concepts(turn.user.id))
+    await turn.say(f"Forget everything about you? Your {count} concept{'s' if count != 1 else ''}, their photos, "
+                   "tokens and notes will be deleted.",
+                   buttons=[[Button("Forget everything", f"forgetme:{turn.user.id}"), Button("Keep", "keep")]])
+
+
+async def confirm_forget_me(services: Services, turn: Turn, user_id: int) -> str:
+    if user_id != turn.user.id:
+        return "Only you can do that for yourself."
+    for concept in await services.store.list_concepts(turn.user.id):
+        job = await services.store.active_job_for_concept(concept.id)
+        if job is not None:
+            await services.queue.cancel(job.id)
+    services.sessions = {k: s for k, s in services.sessions.items() if k[0] != turn.user.id}
+    await services.store.delete_user(turn.user.id)
+    services.accounts.forget(turn.user)
+    return "Done: I've forgotten everything about you."

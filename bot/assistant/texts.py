@@ -12,6 +12,7 @@ Draw: /draw Bo on a beach
 /concepts — what I know · /forget Bo · /rename Bo Bobby
 /describe Bo a small tan corgi — correct how I describe Bo
 /share Bo — let this group use Bo · /stop — stop a training run
-/cancel — stop teaching without keeping anything"""
+/cancel — stop teaching without keeping anything
+/forgetme — delete everything I keep about you"""
 
 WELCOME = "Hi! " + HELP

@@ -205,3 +205,23 @@ async def test_who_is_in_this_asks_the_model_only_about_likely_concepts(assistan
     assert ana.channel.last.text.startswith("I see C4")
     screening, asking = [names for kind, names in models.calls if kind == "recognise"]
     assert len(screening) == 10 and 1 <= len(asking) <= 8
+
+
+async def test_forget_me_removes_every_row_and_file_of_the_user_only(assistant, person) -> None:
+    ana = await taught(person)
+    ben = await taught(person, user="ben", colour=BLUE)
+    await ana.says("remember that Bo's birthday is 3 May")
+    channel = await ana.says("/forgetme")
+    await ben.presses(channel.button("Forget everything"))  # Ben pressing Ana's button: refused
+    assert "Only you can do that" in ben.channel.last.text
+    await ana.presses(channel.button("Forget everything"))
+    assert "forgotten everything about you" in channel.last.text
+    store = assistant.store
+    async with store.db.connection.execute("SELECT COUNT(*) FROM users WHERE platform_user_id = 'ana'") as cursor:
+        assert (await cursor.fetchone())[0] == 0
+    ben_user = await store.get_or_create_user("test", "ben")
+    [ben_bo] = await store.list_concepts(ben_user.id)
+    files = {p.name for p in (assistant.services.settings.yo_data_dir / "photos").rglob("*.png")}
+    assert files == {p.sha256 + ".png" for p in await store.list_photos(ben_bo.id)}
+    await ana.says("/concepts")
+    assert "haven't taught me anyone" in ana.channel.last.text

@@ -48,6 +48,14 @@ def test_teach_ask_concepts_forget_with_json(tmp_path: Path, env: dict[str, str]
     other = yo("concepts", "--json", "--user", "someone-else", env=env)
     assert json.loads(other.stdout) == []
 
+    exported = yo("export", "--out", str(tmp_path / "mine.zip"), "--json", env=env)
+    assert exported.returncode == 0, exported.stderr
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "mine.zip") as archive:
+        names = archive.namelist()
+    assert "data.json" in names and sum(n.startswith("photos/") for n in names) == 3
+    assert any(n.endswith(".safetensors") for n in names)
+
     forgotten = yo("forget", "Bo", "--json", env=env)
     assert json.loads(forgotten.stdout) == {"name": "Bo", "forgotten": True}
     assert json.loads(yo("concepts", "--json", env=env).stdout) == []
