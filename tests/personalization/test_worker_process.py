@@ -74,3 +74,24 @@ async def test_a_question_in_flight_when_the_worker_dies_gets_a_clear_error(tiny
         assert isinstance(await models.describe([photo(seed=1)]), str)
     finally:
         await models.close()
+
+
+async def test_three_users_concurrent_requests_share_one_forward_pass(tiny_model: Path) -> None:
+    import asyncio
+
+    from personalization.engine import Engine
+
+    engine = Engine.load(str(tiny_model), device="cpu")
+    refs = [ConceptRef(name, prototype=None, description=text) for name, text in
+            (("Bo", "a brown dog"), ("Kiwi", "a green bird"), ("Mam", "a grey cat"))]
+    photos = [photo((200, 120, 40), seed=1), photo((40, 200, 60), seed=2), photo((120, 120, 120), seed=3)]
+    alone = [engine.recognise(p, [r])[0].probability for p, r in zip(photos, refs)]
+    models = WorkerProcessService(str(tiny_model), device="cpu")
+    await models.start()
+    try:
+        together = await asyncio.gather(*[models.recognise(p, [r]) for p, r in zip(photos, refs)])
+        stats = await models.stats()
+    finally:
+        await models.close()
+    assert stats["batch_sizes"] == [3]  # one forward pass for the three users
+    assert [r[0].probability for r in together] == pytest.approx(alone, abs=1e-5)
