@@ -11,6 +11,7 @@ import asyncio
 import io
 import logging
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -171,7 +172,7 @@ class DiscordSentMessage:
             self.message = await self.channel.post(rendered)
 
 
-class BaseChannel:
+class BaseChannel(ABC):
     """What every Discord channel does for the assistant; subclasses say how to post and edit."""
 
     platform_channel: discord.abc.Messageable
@@ -198,8 +199,9 @@ class BaseChannel:
                                        rendered.view if final else None)
         return last
 
+    @abstractmethod
     async def post_one(self, text: str, images: list[bytes], view: discord.ui.View | None) -> discord.Message | None:
-        raise NotImplementedError
+        """Post one message (a channel message, or an interaction follow-up)."""
 
     async def edit_message(self, message: discord.Message, text: str, rendered: Rendered) -> None:
         await message.edit(content=text, attachments=as_files(rendered.images), view=rendered.view,
