@@ -8,18 +8,22 @@ started as `yo worker` starts them. The same 8 small training jobs go through th
 (durable TrainingQueue + Store → RayModelService → actor → Worker → engine), first with the
 service seeing one worker, then both; the queue runs as many jobs at once as the service has
 workers. Rounds alternate one / two so drift on a shared machine hits both. Prints jobs/s for
-each and the ratio (ideal: 2x; the bot-side overhead and a shared machine take some off).
+each and the ratio (ideal: 2x). The control, in the same rounds: the same jobs on the bare
+engine in one vs two plain processes, no Ray, no queue: the speed-up this machine allows at that
+moment (less than 2x when other work shares its cores), to read the Ray figure against.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import ray
 
@@ -41,9 +45,8 @@ async def run_jobs(models: RayModelService, jobs: int, epochs: int, photos: int,
     for i in range(jobs):
         owner = await store.get_or_create_user("bench", f"user{i}")
         concept = await store.create_concept(owner.id, f"C{i}", f"c{i}", models.model_id)
-        for seed in range(photos):
-            await store.add_photo(concept.id, photo(colour=(40 + 20 * i, 120, 200 - 15 * i), seed=seed),
-                                  "positive", "teach")
+        for positive in request(i, epochs, photos).positives:
+            await store.add_photo(concept.id, positive, "positive", "teach")
         concepts.append(concept)
     queue = TrainingQueue(store, models, poll_seconds=0.01, epochs=epochs)
     finished = asyncio.Event()
@@ -68,6 +71,48 @@ async def run_jobs(models: RayModelService, jobs: int, epochs: int, photos: int,
     return elapsed
 
 
+def _plain_process(model: str, jobs: int, epochs: int, photos: int, barrier: Any, taken: Any, results: Any) -> None:
+    """The control: the engine in a plain process (no Ray, no queue), one torch thread, taking
+    the next job from a shared counter (as the queue hands jobs to whichever worker is free)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from personalization.engine import Engine
+
+    engine = Engine.load(model, device="cpu")
+    engine.train(TrainRequest("warm", positives=[photo(seed=s) for s in range(photos)], epochs=1))
+    barrier.wait()
+    start = time.perf_counter()
+    while True:
+        with taken.get_lock():
+            i = taken.value
+            taken.value += 1
+        if i >= jobs:
+            break
+        engine.train(request(i, epochs, photos))
+    results.put(time.perf_counter() - start)
+
+
+def request(i: int, epochs: int, photos: int) -> TrainRequest:
+    return TrainRequest(f"C{i}", positives=[photo(colour=(40 + 20 * i, 120, 200 - 15 * i), seed=s)
+                                            for s in range(photos)], epochs=epochs, seed=i)
+
+
+def plain_processes(model: str, processes: int, jobs: int, epochs: int, photos: int) -> float:
+    """Seconds for `jobs` jobs shared by `processes` plain processes started together: what this
+    machine allows right now, with no Ray and no bot side (it is shared with other work)."""
+    context = mp.get_context("spawn")
+    barrier, taken, results = context.Barrier(processes), context.Value("i", 0), context.Queue()
+    workers = [context.Process(target=_plain_process, args=(model, jobs, epochs, photos, barrier, taken, results))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    elapsed = max(results.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    return elapsed
+
+
 async def bench(model: str, jobs: int, epochs: int, photos: int, rounds: int) -> None:
     one = RayModelService(None, model, prefix=PREFIX + "0").connect(wait_seconds=60)
     two = RayModelService(None, model, prefix=PREFIX).connect(wait_seconds=60)
@@ -81,15 +126,24 @@ async def bench(model: str, jobs: int, epochs: int, photos: int, rounds: int) ->
             for label, models in (("1 worker", one), ("2 workers", two)):
                 seconds = await run_jobs(models, jobs, epochs, photos, Path(folder) / f"{label}-{r}")
                 times[label].append(seconds)
-                print(f"round {r + 1}  {label:9s}: {jobs} jobs in {seconds:6.2f} s  = {jobs / seconds:5.2f} jobs/s",
+                print(f"round {r + 1}  {label:11s}: {jobs} jobs in {seconds:6.2f} s  = {jobs / seconds:5.2f} jobs/s",
                       flush=True)
+            for processes in (1, 2):
+                label = f"{processes} process" + "es" * (processes > 1)
+                seconds = plain_processes(model, processes, jobs, epochs, photos)
+                times.setdefault(label, []).append(seconds)
+                print(f"round {r + 1}  {label:11s}: {jobs} jobs in {seconds:6.2f} s  = {jobs / seconds:5.2f} jobs/s"
+                      "  (control: plain processes, no Ray)", flush=True)
     await one.close()
     await two.close()
     single, double = statistics.median(times["1 worker"]), statistics.median(times["2 workers"])
+    alone, pair = statistics.median(times["1 process"]), statistics.median(times["2 processes"])
     print(f"\n{jobs} training jobs ({epochs} epochs, {photos} photos each), median of {rounds} round(s):")
-    print(f"  1 worker : {jobs / single:5.2f} jobs/s")
-    print(f"  2 workers: {jobs / double:5.2f} jobs/s")
+    print(f"  Ray, 1 worker : {jobs / single:5.2f} jobs/s")
+    print(f"  Ray, 2 workers: {jobs / double:5.2f} jobs/s")
     print(f"  -> 2 workers / 1 worker throughput = {single / double:.2f}x (ideal 2x)")
+    print(f"  control, plain processes (no Ray, no queue): 2 / 1 = {alone / pair:.2f}x: what the machine "
+          f"allows now; Ray keeps {single / double / (alone / pair):.0%} of it")
 
 
 def main() -> None:
@@ -106,7 +160,7 @@ def main() -> None:
             from personalization.engine.tiny import build_tiny_model
 
             model = str(build_tiny_model(Path(folder) / "tiny", seed=0))
-        ray.init(num_cpus=2, include_dashboard=False, namespace="yo", log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="yo", log_to_driver=False)
         try:
             start = time.perf_counter()
             # yo-worker-bench-0 and -1; keep the handles: Ray ends an actor when its owner drops the last one.

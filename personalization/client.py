@@ -60,6 +60,7 @@ class WorkerProcessService:
         self._current: _Process | None = None
         self._starting: asyncio.Lock | None = None
         self._closed = False
+        self.draws: bool | None = None  # whether the model draws: the worker says so when it starts
 
     # -- the process --------------------------------------------------------------------------
 
@@ -88,6 +89,7 @@ class WorkerProcessService:
             if not hello.get("ready"):
                 process.join(5)
                 raise ModelUnavailable(f"I couldn't load my model ({self.model_id}): {hello.get('error')}")
+            self.draws = bool(hello.get("draws"))
             current = self._current = _Process(process, ours)
             threading.Thread(target=self._read, args=(current, loop), name="yo-worker-reader", daemon=True).start()
 
@@ -178,6 +180,16 @@ class WorkerProcessService:
 
     async def describe(self, photos: Sequence[bytes]) -> str:
         return await self._call("describe", list(photos))
+
+    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
+                   seed: int | None = None) -> list[bytes]:
+        """n PNG images (drawn in micro-batches with other users' requests, as questions are)."""
+        if self.draws is None:
+            await self.start()
+        if not self.draws:
+            raise ModelUnavailable(f"I can't draw with the model I run ({self.model_id}); "
+                                   "drawing needs one that makes images, such as Janus-Pro.")
+        return await self._call("draw", list(segments), list(concepts), n, seed)
 
     async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
         return await self._call("prototype", list(positives), list(negatives))

@@ -92,6 +92,16 @@ class ModelService(Protocol):
     async def close(self) -> None: ...
 
 
+class DrawingService(Protocol):
+    """A ModelService whose model also draws (Janus-Pro). The bot looks for `draw` on its service;
+    a service without it (or whose model cannot draw) makes the bot say it cannot draw."""
+
+    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
+                   seed: int | None = None) -> list[bytes]:
+        """n PNG images (1-4) of the text, concepts named by index; the same seed gives the same images."""
+        ...
+
+
 class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 

@@ -4,8 +4,8 @@ It reads requests from a connection (a multiprocessing Pipe in the embedded defa
 and answers each with its request id. Three threads share the model:
 
 - the reader takes requests off the connection and never touches the model;
-- the server answers recognise / answer / describe requests in micro-batches: whatever
-  arrived within `batch_window` seconds of the first shares one forward pass;
+- the server answers recognise / answer / draw / describe requests, the first three in
+  micro-batches: whatever arrived within `batch_window` seconds of the first shares one pass;
 - the trainer runs one training job at a time. Between training steps it serves the
   waiting questions itself, so a question is never stuck behind a long training run.
 
@@ -27,7 +27,7 @@ from .protocol import TrainingCancelled
 
 log = logging.getLogger(__name__)
 
-BATCHED_OPS = ("recognise", "answer")
+BATCHED_OPS = ("recognise", "answer", "draw")
 
 
 class Connection(Protocol):
@@ -68,7 +68,8 @@ class Worker:
     def serve_forever(self) -> None:
         threading.Thread(target=self._serve_questions, name="yo-questions", daemon=True).start()
         threading.Thread(target=self._train_jobs, name="yo-training", daemon=True).start()
-        self._send({"id": 0, "ready": True, "model_id": self.engine.model_id})
+        self._send({"id": 0, "ready": True, "model_id": self.engine.model_id,
+                    "draws": bool(getattr(self.engine, "can_draw", False))})
         while True:
             try:
                 message = self.connection.recv()

@@ -118,7 +118,8 @@ class ModelActor:
 
         context = ray.get_runtime_context()
         return {"model_id": self.engine.model_id, "host": socket.gethostname(), "pid": os.getpid(),
-                "node_id": context.get_node_id(), "device": str(self.engine.backend.device)}
+                "node_id": context.get_node_id(), "device": str(self.engine.backend.device),
+                "draws": bool(getattr(self.engine, "can_draw", False))}
 
     def call(self, op: str, *args: Any) -> dict[str, Any]:
         """recognise / answer / describe: blocks this thread until the Worker's batch answers."""

@@ -30,6 +30,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .actor import NAME_PREFIX, NAMESPACE, ModelActor
+from .connect import connect_driver
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +107,20 @@ def _ray_cli() -> list[str]:
     return [str(beside)] if beside.exists() else [sys.executable, "-m", "ray.scripts.scripts"]
 
 
-def _join(address: str, timeout: float = 120.0) -> subprocess.Popen[bytes]:
-    """Start a Ray node on this machine that joins `address`, as our child."""
-    node = subprocess.Popen([*_ray_cli(), "start", f"--address={address}", "--block"])
+def _join(address: str) -> subprocess.Popen[bytes]:
+    """Start a Ray node on this machine that joins `address`, as our child (see _joined)."""
+    return subprocess.Popen([*_ray_cli(), "start", f"--address={address}", "--block"])
+
+
+def _joined(node: subprocess.Popen[bytes], address: str, timeout: float = 120.0) -> None:
+    """Wait until the node started by _join is up."""
     deadline = time.monotonic() + timeout
     while not _local_ray_node():
         if node.poll() is not None:
             raise SystemExit(f"could not join the Ray cluster at {address} (ray start exited with {node.returncode})")
         if time.monotonic() > deadline:
-            node.terminate()
             raise SystemExit(f"could not join the Ray cluster at {address} within {timeout:.0f} s")
         time.sleep(0.5)
-    return node
 
 
 def _stop(signum: int, frame: Any) -> None:
@@ -137,7 +140,8 @@ def serve(settings: Any, *, address: str | None = None, count: int | None = None
     try:
         if join if join is not None else not _local_ray_node():
             node = _join(address)
-        ray.init(address=address, namespace=NAMESPACE)
+            _joined(node, address)
+        connect_driver(address, NAMESPACE)
         signal.signal(signal.SIGTERM, _stop)  # ray.init put its own in place
         print(f"yo worker: loading {settings.yo_model}…", flush=True)
         actors = host_workers(settings.yo_model, count=count, device=settings.yo_device or None,

@@ -41,6 +41,7 @@ from ..protocol import (
     TrainResult,
 )
 from .actor import NAME_PREFIX, NAMESPACE
+from .connect import connect_driver
 from .workers import Slot, WorkerRegistry
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class RayModelService:
         Synchronous on purpose: called before the TrainingQueue is built, so that the queue
         runs as many jobs at once as there are workers."""
         if not ray.is_initialized():
-            ray.init(address=self.address or None, namespace=self.registry.namespace, log_to_driver=False)
+            connect_driver(self.address or None, self.registry.namespace, log_to_driver=False)
             self._owns_ray = True
         self.registry.find_now(wait_seconds)
         log.warning("Ray cluster %s: %d model worker(s) for %s: %s", self.address or "(local)",
@@ -105,15 +106,20 @@ class RayModelService:
     # -- requests -----------------------------------------------------------------------------
 
     async def _ask(self, op: str, *args: Any) -> Any:
-        slot = await self.registry.acquire(training=False, wait_seconds=self.question_wait_seconds)
-        try:
-            reply = await asyncio.wrap_future(slot.handle.call.remote(op, *args).future())
-        except LOST_WORKER as error:
-            self.registry.lost(slot, error)
-            raise ModelUnavailable(LOST) from error
-        finally:
-            self.registry.release(slot, training=False)
-        return self._result(reply)
+        """A question, to the least-busy worker; asked once more elsewhere if that one is lost."""
+        for attempt in (1, 2):
+            slot = await self.registry.acquire(training=False, wait_seconds=self.question_wait_seconds)
+            try:
+                reply = await asyncio.wrap_future(slot.handle.call.remote(op, *args).future())
+            except LOST_WORKER as error:
+                self.registry.lost(slot, error)
+                if attempt == 2 or not self.registry.healthy:
+                    raise ModelUnavailable(LOST) from error
+                continue
+            finally:
+                self.registry.release(slot, training=False)
+            return self._result(reply)
+        raise AssertionError("unreachable")
 
     def _labelled(self, text: str) -> str:
         return f"{text}\n\n[{self.label}]" if self.label else text
@@ -126,6 +132,17 @@ class RayModelService:
 
     async def describe(self, photos: Sequence[bytes]) -> str:
         return await self._ask("describe", list(photos))
+
+    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
+                   seed: int | None = None) -> list[bytes]:
+        """n PNG images, from a worker whose model draws (Janus-Pro), batched there with others'."""
+        if not any(slot.info.get("draws") for slot in self.registry.slots.values()):
+            raise ModelUnavailable(f"I can't draw with the model I run ({self.model_id}); "
+                                   "drawing needs one that makes images, such as Janus-Pro.")
+        return await self._ask("draw", list(segments), list(concepts), n, seed)
+
+    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
+        return await self._ask("prototype", list(positives), list(negatives))
 
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
                     cancel: CancelToken | None = None) -> TrainResult:
@@ -159,9 +176,9 @@ class RayModelService:
                     for event in events:
                         progress(event)
             outcome: dict[str, Any] = done.result()
-        except rex.ActorUnavailableError:
-            # Maybe only a network blip, with the job still running there: stop it, so that the
-            # worker is free when it is back (the job runs again elsewhere).
+        except (rex.ActorUnavailableError, asyncio.CancelledError):
+            # Nobody will wait for this run any more (the bot stops, or a network blip that may
+            # have left the job running there): stop it, so that the worker is free for the next.
             stop = asyncio.wrap_future(slot.handle.cancel.remote(key).future())
             stop.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise

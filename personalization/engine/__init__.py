@@ -5,7 +5,9 @@
     bo = ConceptRef(name="Bo", tokens=result.tokens)
     engine.recognise(photo, [bo])                              # -> [Recognition(present, probability)]
     engine.answer(["What colour is ", 0, "?"], [bo])          # -> "Bo is brown."
+    engine.draw([0, " on a beach"], [bo], n=2, seed=7)         # -> [PNG bytes, PNG bytes] (Janus-Pro)
 
+A model that draws (Janus-Pro) trains concepts with two token sets (drawtrainer.py).
 Synchronous PyTorch; the model worker calls it from one thread at a time.
 """
 
@@ -16,8 +18,9 @@ from typing import Sequence
 import torch
 
 from ..protocol import CancelToken, ConceptRef, ProgressCallback, Recognition, Segments, TrainRequest, TrainResult
-from .backends import Backend, load_backend
+from .backends import Backend, DrawingBackend, load_backend
 from .concept import Concept, ConceptMismatch
+from .drawing import DrawRequest, Drawing
 from .inference import Inference, open_photo
 from .instant import Prototype, fit_prototype
 from .negatives import NegativePool
@@ -29,6 +32,7 @@ class Engine:
         self.backend = backend
         self.config = config or TrainConfig()
         self.inference = Inference(backend)
+        self.drawing = Drawing(backend, self.inference) if isinstance(backend, DrawingBackend) else None
         self.negative_pool = NegativePool(backend)  # everyday photos' features, computed once per folder
 
     @classmethod
@@ -42,8 +46,16 @@ class Engine:
     def model_id(self) -> str:
         return self.backend.model_id
 
+    @property
+    def can_draw(self) -> bool:
+        return self.drawing is not None
+
     def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None) -> TrainResult:
+        if self.can_draw:  # concepts it can also draw: generation tokens too
+            from .drawtrainer import train_drawing_concept
+
+            return train_drawing_concept(self, request, progress=progress, cancel=cancel)
         return train_concept(self, request, progress=progress, cancel=cancel)
 
     def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
@@ -81,6 +93,16 @@ class Engine:
 
     def answer_batch(self, requests: Sequence[tuple[Segments, Sequence[ConceptRef], bytes | None]]) -> list[str]:
         return self.inference.answer_batch(requests)
+
+    def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
+             seed: int | None = None) -> list[bytes]:
+        """n PNG images of the text, concepts named by index as in questions; the same seed, the same images."""
+        return self.draw_batch([(segments, concepts, n, seed)])[0]
+
+    def draw_batch(self, requests: Sequence[DrawRequest]) -> list[list[bytes]]:
+        if self.drawing is None:
+            raise ValueError(f"{self.model_id} cannot draw; drawing needs a model that makes images, such as Janus-Pro")
+        return self.drawing.draw_batch(requests)
 
     def describe(self, photos: Sequence[bytes]) -> str:
         return self.inference.describe(photos)

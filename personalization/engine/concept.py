@@ -2,7 +2,13 @@
 
     inputs   [k+1, d]  input-embedding rows: identifier first, then the k latent tokens
     output   [d]       the identifier's lm_head row (lets the model say it)
-    metadata           k, name, base model id and the base model's fingerprint
+    metadata           k, name, base model id and the base model's fingerprint;
+                       generation_tokens: how many of the k latents are generation tokens
+
+A concept of a model that draws (Yo'Chameleon, RECIPE §4) holds two token sets among its
+latents: the first `generation` are generation tokens <g…>, the rest understanding tokens <u…>,
+so its prompt reads "<sks> is <g0>..<g15><u0>..<u15>.". The field is optional metadata: files
+without it (LLaVA concepts, older files) have generation 0 and load as before.
 
 Vectors only mean something inside the model they were learned on, so loading checks the
 fingerprint and refuses a concept from another base model with `ConceptMismatch`.
@@ -34,14 +40,26 @@ class Concept:
     model_id: str
     fingerprint: str
     name: str = ""
+    generation: int = 0  # the first `generation` latents are generation tokens, the rest understanding tokens
 
     @property
     def k(self) -> int:
         return self.inputs.shape[0] - 1
 
+    @property
+    def generation_latents(self) -> range:
+        """Indices (among the latents) of the generation tokens."""
+        return range(self.generation)
+
+    @property
+    def understanding_latents(self) -> range:
+        return range(self.generation, self.k)
+
     def to_bytes(self) -> bytes:
         metadata = {"format": FORMAT, "k": str(self.k), "name": self.name,
                     "model_id": self.model_id, "fingerprint": self.fingerprint}
+        if self.generation:
+            metadata["generation_tokens"] = str(self.generation)
         tensors = {"inputs": self.inputs.detach().float().contiguous().cpu(),
                    "output": self.output.detach().float().contiguous().cpu()}
         return st_save(tensors, metadata=metadata)
@@ -53,7 +71,7 @@ class Concept:
             raise ValueError("not a Yo concept file")
         tensors = st_load(data)
         concept = cls(tensors["inputs"], tensors["output"], metadata["model_id"], metadata["fingerprint"],
-                      metadata.get("name", ""))
+                      metadata.get("name", ""), int(metadata.get("generation_tokens", "0")))
         if expect_fingerprint is not None and concept.fingerprint != expect_fingerprint:
             who = concept.name or "This concept"
             raise ConceptMismatch(f"{who} was learned on {concept.model_id}; this bot runs "

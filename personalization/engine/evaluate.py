@@ -15,6 +15,10 @@ negatives, plus the pool); then "Is <sks> in this photo?" is asked of every test
 every concept: positive accuracy on its own photos, negative accuracy on the others',
 weighted = their mean. `--random-vectors` also scores each concept with its vectors
 replaced by random ones of the same scale: the chance baseline of the same pipeline.
+
+With a model that draws (Janus-Pro) and `--clip MODEL` (a CLIPModel id or folder), each
+concept also draws `--images` pictures of "A photo of <sks>." and gets CLIP-I: the cosine of
+their CLIP image features to the mean feature of its held-out test photos (RECIPE §5).
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from typing import Any
 import torch
 
 from ..protocol import ConceptRef, TrainRequest
+from .clipscore import ClipImages
 from .concept import Concept
+from .gendata import DRAW_PROMPT
 from .negatives import IMAGE_SUFFIXES
 from .trainer import TrainConfig
 
@@ -66,7 +72,7 @@ def randomised(tokens: bytes, seed: int) -> bytes:
     g = torch.Generator().manual_seed(seed)
     inputs = torch.randn(concept.inputs.shape, generator=g) * concept.inputs.std() + concept.inputs.mean()
     output = torch.randn(concept.output.shape, generator=g) * concept.output.std() + concept.output.mean()
-    return Concept(inputs, output, concept.model_id, concept.fingerprint, concept.name).to_bytes()
+    return Concept(inputs, output, concept.model_id, concept.fingerprint, concept.name, concept.generation).to_bytes()
 
 
 def recognition(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> dict[str, dict[str, float]]:
@@ -111,8 +117,23 @@ def question_answering(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef
     return out
 
 
+def clip_i(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef], clip: ClipImages, n: int,
+           seed: int) -> dict[str, dict[str, float]]:
+    """CLIP-I per concept: `n` drawings of "A photo of <sks>." against its test photos (train if none)."""
+    before, after = DRAW_PROMPT.split("{sks}")
+    requests = [([before, 0, after], [ref], min(4, n - i), seed + i) for ref in refs.values() for i in range(0, n, 4)]
+    drawn = iter(engine.draw_batch(requests))
+    out = {}
+    for name in refs:
+        images = [image for _ in range(0, n, 4) for image in next(drawn)]
+        real = [p.read_bytes() for p in (dataset.test.get(name) or dataset.train[name])]
+        out[name] = {"clip_i": clip.clip_i(images, real)}
+    return out
+
+
 def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives_dir: Path | None = None,
-             seed: int = 0, random_vectors: bool = False, log: Any = None) -> dict[str, Any]:
+             seed: int = 0, random_vectors: bool = False, log: Any = None, clip: ClipImages | None = None,
+             images: int = 4) -> dict[str, Any]:
     pool = negatives_dir or (dataset.root / "pool" if (dataset.root / "pool").is_dir() else None)
     refs: dict[str, ConceptRef] = {}
     report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}}
@@ -130,10 +151,15 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
         if log:
             log(f"trained {name}: training recognition {result.train_accuracy:.3f} in {result.epochs_run} epochs")
     measured = [recognition(engine, dataset, refs), question_answering(engine, dataset, refs)]
+    drawing = clip is not None and getattr(engine, "can_draw", False)
+    if drawing:
+        measured.append(clip_i(engine, dataset, refs, clip, images, seed))  # type: ignore[arg-type]
     if random_vectors:
         baseline = {n: ConceptRef(name=n, tokens=randomised(r.tokens or b"", seed)) for n, r in refs.items()}
-        measured.append({n: {f"random_{k}": v for k, v in m.items() if not k.startswith("n_")}
-                         for n, m in recognition(engine, dataset, baseline).items()})
+        chance = [recognition(engine, dataset, baseline)]
+        chance += [clip_i(engine, dataset, baseline, clip, images, seed)] if drawing else []  # type: ignore[arg-type]
+        measured += [{n: {f"random_{k}": v for k, v in m.items() if not k.startswith("n_")} for n, m in c.items()}
+                     for c in chance]
     for metrics in measured:
         for name, values in metrics.items():
             report["concepts"][name].update(values)
@@ -146,7 +172,7 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
 
 def table(report: dict[str, Any]) -> str:
     columns = [c for c in ("positive", "negative", "weighted", "visual_qa", "text_qa", "random_weighted",
-                           "train_accuracy") if c in report["mean"]]
+                           "clip_i", "random_clip_i", "train_accuracy") if c in report["mean"]]
     rows = [["concept", *columns]]
     for name, values in [*report["concepts"].items(), ("mean", report["mean"])]:
         rows.append([name, *(f"{values[c]:.3f}" if c in values else "-" for c in columns)])
@@ -163,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", type=Path, default=None, help="everyday photos (default DATASET/pool)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-vectors", action="store_true", help="also score randomised vectors (chance)")
+    parser.add_argument("--clip", default=None, metavar="MODEL",
+                        help="CLIP model id or folder: also measure CLIP-I of drawings (a model that draws)")
+    parser.add_argument("--images", type=int, default=4, help="drawings per concept for CLIP-I")
     parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args(argv)
@@ -173,8 +202,13 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = Dataset.open(args.dataset)
     engine = Engine.load(args.model, device=args.device, config=TrainConfig())
+    if args.clip and not engine.can_draw:
+        print(f"yo eval: --clip measures drawings, and {args.model} does not draw", file=sys.stderr)
+        return 2
+    clip = ClipImages(args.clip, device=args.device) if args.clip else None
     say = None if args.json else (lambda line: print(line, file=sys.stderr))
-    report = evaluate(engine, dataset, args.epochs, args.negatives, args.seed, args.random_vectors, say)
+    report = evaluate(engine, dataset, args.epochs, args.negatives, args.seed, args.random_vectors, say, clip,
+                      args.images)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report) if args.json else table(report))

@@ -30,12 +30,20 @@ def open_photo(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data)).convert("RGB")
 
 
+def answering(subjects: Sequence["Subject"]) -> tuple[int, ...]:
+    """The understanding tokens of every two-set concept of a request, forced before the answer."""
+    return tuple(token for subject in subjects for token in subject.answering)
+
+
 @dataclass
 class Subject:
     name: str
     who: Piece  # how the subject is written: its identifier token, or its name as text
     prompt: list[Piece]  # "<bo> is <t0>...<t15>." / "Bo is a small brown dog." / nothing
     vectors: Vectors | None
+    # A two-set concept (RECIPE §4): the token set forced right after the user turn, per task.
+    answering: tuple[int, ...] = ()  # understanding tokens, before an answer
+    drawing: tuple[int, ...] = ()  # generation tokens, before an image
 
 
 @dataclass
@@ -62,7 +70,9 @@ class Inference:
                 concept = Concept.from_bytes(ref.tokens, backend.fingerprint, backend.model_id)
                 ids = backend.slots.ids(slot, concept.k)
                 out.append(Subject(ref.name, (ids.identifier,), concept_prompt(ids.identifier, ids.latents),
-                                   concept.as_slot(backend.device, backend.dtype)))
+                                   concept.as_slot(backend.device, backend.dtype),
+                                   ids.latents[concept.generation:] if concept.generation else (),
+                                   ids.latents[:concept.generation]))
             else:
                 prompt = fill(phrasings.DESCRIPTION_PROMPT.replace("{description}", ref.description.rstrip(".")),
                               ref.name) if ref.description else []
@@ -135,11 +145,11 @@ class Inference:
         """"<bo> is <t0>...<t15>. Is <bo> in this photo? ASSISTANT:" after the image; the same for every
         photo and every concept in the same slot, so tokenized once."""
         pieces = tuple(join_turn([subject.prompt], fill(RECOGNITION_QUESTION, subject.who)))
-        key = (start.text, pieces)
+        key = (start.text, pieces + (subject.answering,))
         if key not in self._questions:
             if len(self._questions) > 4096:
                 self._questions.clear()
-            self._questions[key] = start.user(pieces).ask().after(start)
+            self._questions[key] = start.user(pieces).ask(subject.answering).after(start)
         return self._questions[key]
 
     def yes_probabilities(self, rows: list[Row], vectors: list[list[Vectors | None]]) -> torch.Tensor:
@@ -164,7 +174,7 @@ class Inference:
         image = self.image_tokens([photo])[0] if photo is not None else None
         asked = join_turn([s.prompt for s in subjects], self.question(question, subjects))
         start = tokens.start(None if image is None else len(image))
-        question_end = start.user(asked).assistant()
+        question_end = start.user(asked).assistant(answering(subjects))
         branches = [Branch(question_end.answer([option]).after(start), len(question_end.after(start)))
                     for option in options]
         row = Row(list(start.ids), image, branches)
@@ -186,7 +196,7 @@ class Inference:
             asked = self.question(question, subjects)
             image = next(images) if photo is not None else None
             start = tokens.start(None if image is None else len(image))
-            ids = list(start.user(join_turn(context, asked)).assistant().ids)
+            ids = list(start.user(join_turn(context, asked)).assistant(answering(subjects)).ids)
             names = {s.who[0]: s.name for s in subjects if isinstance(s.who, tuple)}
             prompts.append(Prompt(ids, image, [s.vectors for s in subjects], names))
         return self.generate(prompts)

@@ -158,13 +158,18 @@ class Cursor:
     def template(self, text: str) -> "Cursor":
         return Cursor(self.tokens, self.ids + tuple(self.tokens.encode(text, self.text, user=False)), self.text + text)
 
-    def assistant(self) -> "Cursor":
-        """The generation prompt ("ASSISTANT:"): the assistant's turn begins."""
-        return self.template(self.tokens.chat.assistant_start)
+    def assistant(self, forced: Sequence[int] = ()) -> "Cursor":
+        """The generation prompt ("ASSISTANT:"): the assistant's turn begins.
 
-    def ask(self) -> "Cursor":
+        `forced`: token ids put at the very start of the answer, as if the model had said them
+        (self-prompting, RECIPE §4: a two-set concept's understanding tokens before an answer).
+        """
+        started = self.template(self.tokens.chat.assistant_start)
+        return started.user([tuple(forced)]) if forced else started
+
+    def ask(self, forced: Sequence[int] = ()) -> "Cursor":
         """The generation prompt, plus the tokens every answer shares: the last position predicts yes/no."""
-        asked = self.assistant()
+        asked = self.assistant(forced)
         return Cursor(self.tokens, asked.ids + tuple(self.tokens.readout_prefix), asked.text)
 
     def answer(self, pieces: Sequence[Piece]) -> "Cursor":

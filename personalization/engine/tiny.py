@@ -190,6 +190,25 @@ def _name_image_processor_like_the_hub(out_dir: Path) -> None:
             path.write_text(json.dumps(data, indent=2))
 
 
+def build_tiny_clip(out_dir: Path, seed: int = 0, image_size: int = 32) -> Path:
+    """A tiny random CLIP (model + processor) saved like `openai/clip-vit-*`: CLIP-I's scorer in tests."""
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer(600)
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = CLIPConfig(text_config={**small, "vocab_size": len(tokenizer), "max_position_embeddings": 77},
+                        vision_config={**small, "image_size": image_size, "patch_size": 8}, projection_dim=32)
+    CLIPModel(config).eval().save_pretrained(out_dir)
+    crop = {"height": image_size, "width": image_size}
+    images = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size=crop)
+    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(out_dir)
+    _name_image_processor_like_the_hub(out_dir)
+    return out_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="yo tiny-model", description="write a tiny model + processor, offline")
     parser.add_argument("dir", type=Path)

@@ -75,6 +75,11 @@ JANUS_DEFAULTS: dict[str, Any] = {
     "text_hidden": 64, "text_layers": 2, "text_heads": 4, "text_kv_heads": 4,
     "vocab_size": 2000, "max_positions": 1024,
     "vq_channels": 32, "vq_codebook": 256, "vq_embed_dim": 8,  # GroupNorm(32) needs multiples of 32 channels
+    # A stand-in that can be steered: at the usual 0.02 init, attention and the image head of a random
+    # model barely depend on the prompt (near-uniform image-token distributions whatever the concept),
+    # so nothing could be learned; a trained Janus' do. Wider language-model weights and an image head
+    # whose logits spread by a few units (as a trained one's) give a concept something to move.
+    "init_std": 0.2, "head_scale": 3.0,
 }
 
 _DRAWING_LINES = ("A photo of Bo.", "A photo of a dog.", "A photo of a cat.", "Bo and Kiwi on a sofa.",
@@ -93,7 +98,7 @@ def build_janus_config(tokenizer: Any, sizes: dict[str, Any]) -> Any:
         num_hidden_layers=sizes["text_layers"], num_attention_heads=sizes["text_heads"],
         num_key_value_heads=sizes["text_kv_heads"], max_position_embeddings=sizes["max_positions"],
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False, initializer_range=sizes["init_std"])
     vision = JanusVisionConfig(
         hidden_size=sizes["vision_hidden"], num_hidden_layers=sizes["vision_layers"],
         num_attention_heads=sizes["vision_heads"], image_size=sizes["image_size"], patch_size=sizes["patch_size"],
@@ -133,6 +138,10 @@ def build_tiny_janus(out_dir: Path, seed: int = 0, **overrides: Any) -> Path:
     tokenizer = build_tokenizer(sizes["vocab_size"], [*_DRAWING_LINES, *extra_corpus], JANUS_SPECIALS)
     config = build_janus_config(tokenizer, sizes)
     model = JanusForConditionalGeneration(config).eval()
+    head = model.model.generation_head  # see "head_scale" above
+    with torch.no_grad():
+        for layer, scale in ((head.proj_out, 1.0), (head.vision_head, sizes["head_scale"])):
+            torch.nn.init.normal_(layer.weight, std=scale / layer.in_features ** 0.5)
     generation = model.generation_config  # as the conversion script sets it for the real checkpoints
     generation.temperature, generation.guidance_scale = 1.0, 5.0
     generation.pad_token_id, generation.bos_token_id = tokenizer.pad_token_id, tokenizer.bos_token_id
@@ -140,6 +149,7 @@ def build_tiny_janus(out_dir: Path, seed: int = 0, **overrides: Any) -> Path:
     generation.generation_kwargs = {"boi_token_id": tokenizer.convert_tokens_to_ids("<begin_of_image>")}
     model.save_pretrained(out_dir)
 
-    build_janus_processor(tokenizer, sizes["image_size"], config.vision_config.num_image_tokens).save_pretrained(out_dir)
+    processor = build_janus_processor(tokenizer, sizes["image_size"], config.vision_config.num_image_tokens)
+    processor.save_pretrained(out_dir)
     _name_image_processor_like_the_hub(out_dir)
     return out_dir

@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from PIL import Image, ImageOps
@@ -36,6 +36,7 @@ from ..protocol import CancelToken, ProgressCallback, TrainingCancelled, TrainPr
 from . import data, negatives
 from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, yes_probability
 from .concept import Concept
+from .gendata import DrawingConfig
 from .inference import Prompt, open_photo
 from .prompts import Cursor, concept_prompt, continue_turn, fill
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from . import Engine
 
 log = logging.getLogger(__name__)
+
+Batch = list[Any]  # examples of one kind: data.Example here; drawtrainer.py adds drawings
 
 
 @dataclass(frozen=True)
@@ -62,33 +65,42 @@ class TrainConfig:
     flip: bool = True  # random horizontal flips of the positives (mirror images encoded once, up front)
     flip_negatives: bool = False  # doubles the negatives' vision cost and memory for little gain
     patience: int = 2  # stop after this many epochs in a row at perfect training recognition
+    drawing: DrawingConfig = DrawingConfig()  # a model that draws: generation tokens and their data
 
 
 class ImageBank:
-    """LM image tokens of every training photo (and mirror image), computed once."""
+    """LM image tokens (or, with `encode`, e.g. VQ tokens) of every training photo and mirror image, computed once."""
 
-    def __init__(self, engine: "Engine", images: list[Image.Image], mirrored: list[bool]) -> None:
+    def __init__(self, engine: "Engine", images: list[Image.Image], mirrored: list[bool],
+                 encode: Callable[[list[Image.Image]], Sequence[torch.Tensor]] | None = None) -> None:
         keys = [(i, False) for i in range(len(images))] + [(i, True) for i, m in enumerate(mirrored) if m]
         pictures = [ImageOps.mirror(images[i]) if flip else images[i] for i, flip in keys]
         self.tokens: dict[tuple[int, bool], torch.Tensor] = {}
         step = engine.inference.batch_size
         for start in range(0, len(keys), step):
-            encoded = engine.backend.encode_images(pictures[start:start + step])
-            self.tokens.update(zip(keys[start:start + step], encoded.tokens))
+            chunk = pictures[start:start + step]
+            self.tokens.update(zip(keys[start:start + step], encode(chunk) if encode else
+                                   engine.backend.encode_images(chunk).tokens))
 
     def get(self, index: int, flip: bool) -> torch.Tensor:
         return self.tokens.get((index, flip), self.tokens[(index, False)])
 
 
 class Trainer:
+    draws = False  # whether concepts get generation tokens too (drawtrainer.py)
+
     def __init__(self, engine: "Engine", request: TrainRequest, config: TrainConfig,
                  progress: ProgressCallback | None, cancel: CancelToken | None) -> None:
         self.engine, self.backend, self.request, self.config = engine, engine.backend, request, config
         self.progress, self.cancel = progress or (lambda _: None), cancel
         self.rng = random.Random(request.seed)
-        slot = self.backend.slots.ids(0, config.k)
+        # Drawing models: generation tokens, then the k understanding ones, forced after each question.
+        self.n_generation = config.drawing.k if self.draws else 0
+        self.n_latents = self.n_generation + config.k
+        slot = self.backend.slots.ids(0, self.n_latents)
         self.prompt = concept_prompt(slot.identifier, slot.latents)
         self.who = (slot.identifier,)
+        self.forced: tuple[int, ...] = slot.latents[self.n_generation:] if self.draws else ()
         self._prompted: dict[int | None, Cursor] = {}
         self._turns: dict[tuple[str, data.Turn], tuple[list[int], int | None]] = {}
 
@@ -103,8 +115,8 @@ class Trainer:
         self.progress(TrainProgress("preparing"))
         positives = [open_photo(p) for p in request.positives]
         found = negatives.mine(self.engine.negative_pool, positives, list(request.positives),
-                               [open_photo(p) for p in request.negatives], request.negatives_dir,
-                               config.hard_per_positive, config.easy_negatives, self.rng)
+                               [open_photo(p) for p in request.negatives] + self.lookalikes(positives),
+                               request.negatives_dir, config.hard_per_positive, config.easy_negatives, self.rng)
         self.check_cancel()
         images = positives + found.hard + found.easy
         n_negatives = len(images) - len(positives)
@@ -115,6 +127,9 @@ class Trainer:
         qa = self.attribute_qa()
         return data.Plan.balanced(len(positives), len(images) - len(positives), qa, config.positive_turns,
                                   config.negative_turns, config.flip, config.flip_negatives)
+
+    def lookalikes(self, positives: list[Image.Image]) -> list[Image.Image]:
+        return []  # extra hard negatives made by the trainer itself: drawtrainer.py draws some
 
     def attribute_qa(self) -> list[tuple[data.Turn, ...]]:
         """Attribute questions answered by the base model looking at each positive photo."""
@@ -149,12 +164,12 @@ class Trainer:
         key = (prompted.text, turn)  # tokenized once per training: turns recur every epoch
         if key not in self._turns:
             asked = prompted.user(continue_turn(fill(turn.question, self.who)))
-            if turn.answer:
-                question_end = asked.assistant()
+            if turn.answer:  # forced tokens are context, not trained: they are given at inference too
+                question_end = asked.assistant(self.forced)
                 said = question_end.answer(fill(turn.answer, self.who))
                 self._turns[key] = (said.after(prompted), len(question_end.after(prompted)))
             else:
-                self._turns[key] = (asked.ask().after(prompted), None)
+                self._turns[key] = (asked.ask(self.forced).after(prompted), None)
         return self._turns[key]
 
     def bound(self, inputs: torch.Tensor, output: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,12 +200,14 @@ class Trainer:
         accuracy = [sum(v) / len(v) for v in correct.values() if v]
         return sum(accuracy) / len(accuracy), sum(log_p) / max(1, len(log_p))
 
-    def step(self, batch: list[data.Example], inputs: torch.Tensor, output: torch.Tensor,
-             optimizer: torch.optim.Optimizer) -> float:
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """The loss of one batch (the concept's vectors bound)."""
+        return answer_loss(self.backend, *self.forward_rows(batch))
+
+    def step(self, batch: Batch, inputs: torch.Tensor, output: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
         """One optimizer step on a batch of examples; returns the loss."""
         with self.backend.slots.bind(*self.bound(inputs, output, len(batch))), self.backend.autocast():
-            packed, hidden = self.forward_rows(batch)
-            loss = answer_loss(self.backend, packed, hidden)
+            loss = self.loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -202,43 +219,60 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
 
+    def batches(self, plan: data.Plan, rng: random.Random) -> list[Batch]:
+        """One epoch of batches."""
+        return data.batches(plan.epoch(rng), self.config.batch_size, rng)
+
+    def score(self, inputs: torch.Tensor, output: torch.Tensor, plan: data.Plan) -> tuple[float, ...]:
+        """What picks the epoch kept (compared as a tuple); here (recognition accuracy, its log-probability)."""
+        return self.recognition(inputs, output, self.n_positives + plan.n_negatives)
+
+    def accuracy(self, score: tuple[float, ...]) -> float:
+        """The training recognition accuracy inside a score."""
+        return score[0]
+
+    def saturated(self, score: tuple[float, ...]) -> bool:
+        """Whether this epoch counts towards the early stop: training recognition is perfect."""
+        return self.accuracy(score) >= 1.0
+
     def run(self) -> TrainResult:
         backend, config = self.backend, self.config
         plan = self.prepare()
         inputs, output = self.initial_vectors()
         optimizer = self.optimizer(inputs, output)
-        steps_per_epoch = len(data.batches(plan.epoch(random.Random(0)), config.batch_size, random.Random(0)))
+        steps_per_epoch = len(self.batches(plan, random.Random(0)))
         total, step, started = config.epochs * steps_per_epoch, 0, time.monotonic()
-        best: tuple[tuple[float, float], torch.Tensor, torch.Tensor] | None = None
+        best: tuple[tuple[float, ...], torch.Tensor, torch.Tensor] | None = None
         perfect_epochs, epochs_run = 0, 0
         for epoch in range(1, config.epochs + 1):
             losses = []
-            for batch in data.batches(plan.epoch(self.rng), config.batch_size, self.rng):
+            for batch in self.batches(plan, self.rng):
                 self.check_cancel()
                 losses.append(self.step(batch, inputs, output, optimizer))
                 step += 1
                 eta = (time.monotonic() - started) / step * (total - step)
                 self.progress(TrainProgress("training", epoch, config.epochs, step, total, losses[-1], eta))
             epochs_run = epoch
-            score = self.recognition(inputs, output, self.n_positives + plan.n_negatives)
-            log.info("epoch %d: loss %.4f, training recognition %.3f", epoch, sum(losses) / len(losses), score[0])
+            score = self.score(inputs, output, plan)
+            log.info("epoch %d: loss %.4f, training recognition %.3f, score %s", epoch, sum(losses) / len(losses),
+                     self.accuracy(score), ", ".join(f"{v:.3f}" for v in score))
             if best is None or score > best[0]:
                 best = (score, inputs.detach().clone(), output.detach().clone())
-            perfect_epochs = perfect_epochs + 1 if score[0] >= 1.0 else 0
+            perfect_epochs = perfect_epochs + 1 if self.saturated(score) else 0
             if perfect_epochs >= config.patience:
                 break  # training recognition saturated: more epochs only sharpen what is already right
         assert best is not None
         concept = Concept(best[1].float().cpu(), best[2].float().cpu(), backend.model_id, backend.fingerprint,
-                          self.request.name)
+                          self.request.name, self.n_generation)
         self.progress(TrainProgress("done", epochs_run, config.epochs, step, step, None, 0.0))
-        return TrainResult(concept.to_bytes(), best[0][0], epochs_run)
+        return TrainResult(concept.to_bytes(), self.accuracy(best[0]), epochs_run)
 
     def initial_vectors(self) -> tuple[torch.nn.Parameter, torch.nn.Parameter]:
         """From a warm start, else the mean input/output embedding plus a little noise (seeded)."""
-        backend, k = self.backend, self.config.k
+        backend, k = self.backend, self.n_latents
         if self.request.warm_start is not None:
             warm = Concept.from_bytes(self.request.warm_start, backend.fingerprint, backend.model_id)
-            if warm.k == k:
+            if warm.k == k and warm.generation == self.n_generation:
                 return (torch.nn.Parameter(warm.inputs.to(backend.device).float()),
                         torch.nn.Parameter(warm.output.to(backend.device).float()))
         generator = torch.Generator().manual_seed(self.request.seed)
@@ -252,12 +286,14 @@ class Trainer:
 
 
 def train_concept(engine: "Engine", request: TrainRequest, progress: ProgressCallback | None = None,
-                  cancel: CancelToken | None = None, config: TrainConfig | None = None) -> TrainResult:
+                  cancel: CancelToken | None = None, config: TrainConfig | None = None,
+                  trainer: type[Trainer] = Trainer) -> TrainResult:
     config = config or engine.config
     if request.epochs is not None:
         config = replace(config, epochs=request.epochs)
     if not request.positives:
         raise ValueError("training needs at least one photo of the subject")
-    if config.k > engine.backend.slots.k:
-        raise ValueError(f"k={config.k} is more than the engine's {engine.backend.slots.k} latent slots")
-    return Trainer(engine, request, config, progress, cancel).run()
+    job = trainer(engine, request, config, progress, cancel)
+    if job.n_latents > engine.backend.slots.k:
+        raise ValueError(f"k={job.n_latents} is more than the engine's {engine.backend.slots.k} latent slots")
+    return job.run()

@@ -38,7 +38,7 @@ NAMES: tuple[str, ...] = (
     "lex", "moe", "nib", "oz", "pip", "quin", "rue", "sol", "taz", "uma", "vik", "wim", "yaz", "zed",
 )
 
-TASKS: tuple[str, ...] = ("attribute", "describe", "match", "named_match", "named_text")
+TASKS: tuple[str, ...] = ("attribute", "describe", "check", "match", "named_match", "named_text")
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class SampleMaker:
         self.negatives_lookalike = negatives_lookalike  # share of "No" photos that are look-alikes
         self.partial = partial  # share of match questions that name only some attributes
         self.makers: dict[str, Callable[[random.Random], Sample]] = {
-            "attribute": self.attribute, "describe": self.describe, "match": self.match,
+            "attribute": self.attribute, "describe": self.describe, "check": self.check, "match": self.match,
             "named_match": self.named_match, "named_text": self.named_text,
         }
 
@@ -167,6 +167,23 @@ class SampleMaker:
         subject = random_subject(rng)
         _, question, answer = rng.choice([q for q in attribute_questions(subject) if q[0] == "description"])
         return Sample("describe", question, answer, subject)
+
+    def check(self, rng: random.Random) -> Sample:
+        """One attribute, yes or no: "Is the toy red?" — the first step towards matching."""
+        subject = random_subject(rng)
+        attribute = rng.choice(list(ATTRIBUTES))
+        value = getattr(subject, attribute)
+        same = rng.random() < 0.5
+        if not same:
+            value = rng.choice([v for v in ATTRIBUTES[attribute] if v != value])
+        acc = subject.accessory
+        question = {
+            "colour": f"Is the toy {value}?",
+            "shape": f"Is the toy {value}?",
+            "accessory": f"Is the toy wearing {_an(value)}?",
+            "accessory_colour": f"Is the toy's {acc} {value}?",
+        }[attribute]
+        return Sample("check", question, phrasings.YES_WORD if same else phrasings.NO_WORD, subject)
 
     def _pair(self, rng: random.Random) -> tuple[Subject, Subject, bool]:
         """(described subject, subject in the photo, whether they are the same)."""

@@ -5,8 +5,9 @@ mid-job (the job finishes on the other one, Ray restarts the lost one), cancel."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from tests.fakes.photos import photo  # noqa: E402
 def cluster(tiny_model: Path) -> Iterator[list[Any]]:
     """A local Ray cluster with two model actors, one CPU and one torch thread each (as `yo worker`
     starts them, here both on this one node)."""
-    ray.init(num_cpus=2, include_dashboard=False, namespace="yo", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="yo", log_to_driver=False)
     try:
         yield host_workers(str(tiny_model), count=2, device="cpu", torch_threads=1, name="test")
     finally:
@@ -86,6 +87,9 @@ async def test_a_concept_trains_on_a_worker_and_answers_with_its_tokens(
         [seen] = await models.recognise(photo(seed=99), [bo])
         assert 0.0 <= seen.probability <= 1.0
         assert isinstance(await models.describe([photo(seed=5)]), str)
+        assert isinstance(await models.prototype([photo(seed=s) for s in range(3)], []), bytes)
+        with pytest.raises(ModelUnavailable, match="can't draw"):  # a LLaVA worker does not draw
+            await models.draw(["a picture of ", 0], [bo])
     finally:
         await queue.stop()
         await models.close()
@@ -177,6 +181,18 @@ async def test_a_worker_killed_mid_job_the_job_finishes_on_the_other(
         await store.close()
 
 
+async def test_a_question_to_a_lost_worker_is_asked_again_on_the_other(tiny_model: Path, cluster: list[Any]) -> None:
+    models = await connected(tiny_model)
+    try:
+        first = next(iter(models.registry.slots.values()))  # both idle: the first one is picked
+        ray.kill(first.handle, no_restart=False)
+        assert isinstance(await models.describe([photo(seed=3)]), str)
+        assert first.name not in models.workers  # marked lost, until Ray has restarted it
+        await wait_for(lambda: len(models.workers) == 2, timeout=90)
+    finally:
+        await models.close()
+
+
 async def test_no_worker_in_the_cluster_is_a_clear_error(tiny_model: Path, cluster: list[Any]) -> None:
     models = RayModelService(None, str(tiny_model), prefix="nobody-", question_wait_seconds=0.5)
     models.connect()
@@ -194,3 +210,25 @@ async def test_a_worker_serving_another_model_is_not_used(tiny_model: Path, clus
         assert models.workers == []
     finally:
         await models.close()
+
+
+async def test_the_bot_uses_the_cluster_when_yo_ray_address_is_set(tiny_model: Path, cluster: list[Any]) -> None:
+    from bot.app import model_service
+    from bot.settings import Settings
+
+    # Ray is initialised already (the fixture's cluster), so the address is not dialled here.
+    models = model_service(Settings(yo_model=str(tiny_model), yo_ray_address="127.0.0.1:6379"))
+    try:
+        assert isinstance(models, RayModelService) and models.training_slots == 2
+    finally:
+        await models.close()
+
+
+def test_yo_worker_without_an_address_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("YO_RAY_ADDRESS", raising=False)
+    assert main(["worker"]) == 2
+    assert "YO_RAY_ADDRESS" in capsys.readouterr().err

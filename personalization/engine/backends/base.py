@@ -84,3 +84,40 @@ class Backend(ABC):
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return torch.autocast("cpu", enabled=False)
+
+
+class DrawingBackend(Backend):
+    """A backend whose model also writes images as discrete VQ tokens (Janus-Pro; Chameleon-style).
+
+    Drawing runs the language model over text and then image tokens: an image token is read in
+    through the model's image-generation embeddings and predicted by its image head, and the VQ
+    decoder turns a full grid of tokens into pixels.
+    """
+
+    boi_id: int  # the token that starts an image
+    image_tokens: int  # VQ tokens per drawn image (Janus-Pro: 24 x 24 = 576)
+
+    @abstractmethod
+    def vq_encode(self, images: list[Image.Image]) -> torch.Tensor:
+        """VQ token ids [n, image_tokens] of photos (reconstruction targets)."""
+
+    @abstractmethod
+    def vq_embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """Language-model input vectors [..., hidden] of VQ token ids [...]."""
+
+    @abstractmethod
+    def vq_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Next-image-token logits [..., codebook] of hidden states [..., hidden]."""
+
+    @abstractmethod
+    def draw_codes(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, sampler: Any) -> torch.Tensor:
+        """VQ token ids [B, image_tokens] continuing left-padded prompts that end with `boi_id`.
+
+        `sampler` is a logits processor given the [2B, codebook] logits of the prompt (first B
+        rows) and its unconditional twin (last B rows); it returns [B, codebook] scores whose
+        argmax is the next token (classifier-free guidance and sampling are its job).
+        """
+
+    @abstractmethod
+    def decode(self, codes: torch.Tensor) -> list[Image.Image]:
+        """Pixels of VQ token grids [n, image_tokens]."""

@@ -26,7 +26,10 @@ def pick_device(device: str | None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def quantization_config(device: torch.device) -> object:
+LLAVA_UNQUANTISED = ("vision_tower", "multi_modal_projector", "lm_head")
+
+
+def quantization_config(device: torch.device, keep: tuple[str, ...] = LLAVA_UNQUANTISED) -> object:
     if importlib.util.find_spec("bitsandbytes") is None:
         raise RuntimeError("4-bit loading needs bitsandbytes: pip install 'yo[quantization]'")
     if device.type != "cuda":
@@ -35,7 +38,7 @@ def quantization_config(device: torch.device) -> object:
 
     # The vision tower and projector are small and precision-sensitive: only the language model is quantised.
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
-                              llm_int8_skip_modules=["vision_tower", "multi_modal_projector", "lm_head"])
+                              llm_int8_skip_modules=list(keep))
 
 
 class LlavaBackend(Backend):
@@ -66,9 +69,13 @@ class LlavaBackend(Backend):
         self.fingerprint = fingerprint(self.model)  # before the slot rows exist: they are ours, not the model's
         self.slots = SlotPool.install(self.model, self.processor.tokenizer, n_slots=n_slots, k=k)
         self.model.requires_grad_(False)  # the resized tables too
-        self.chat = ChatFormat.from_processor(self.processor)
+        self.chat = self.chat_format()
         self.tokens = Tokens(self.processor.tokenizer, self.chat, self.model.config.image_token_id)
         return self
+
+    def chat_format(self) -> ChatFormat:
+        """The chat layout, from the model's own chat template."""
+        return ChatFormat.from_processor(self.processor)
 
     # -- vision --------------------------------------------------------------------------------
 

@@ -1,0 +1,111 @@
+"""A toy-world benchmark in the Yo'LLaVA layout: `yo toyworld DIR --seed S`.
+
+    DIR/train/<name>/0.png ...   the photos a concept is taught from (5 by default)
+    DIR/test/<name>/0.png ...    held-out photos of the same subject
+    DIR/pool/00000.png ...       everyday photos of the world, for hard-negative mining
+                                 (YO_NEGATIVES_DIR); never a photo of a concept itself
+    DIR/concepts.json            each concept's attributes and description
+    DIR/qa.json                  text-only two-choice questions about each concept
+
+The concepts are one subject and look-alikes of it, each differing from it in one
+attribute (a different one each time, as far as there are attributes), so every concept's
+hardest negatives are the other concepts: recognition is measured against look-alikes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from .questions import concept_qa
+from .world import ATTRIBUTES, Subject, lookalikes, random_lookalike, random_subject, render, render_scene
+
+CONCEPT_NAMES: tuple[str, ...] = ("bo", "mam", "kip", "tuv", "zel", "pim", "rax", "lun", "dot", "fig", "gus", "hob")
+PHOTO_SIZE = 64
+
+
+def choose_concepts(rng: random.Random, n: int) -> list[Subject]:
+    """A subject and n-1 look-alikes of it, cycling through the attributes they differ in."""
+    if not 1 <= n <= len(CONCEPT_NAMES):
+        raise ValueError(f"n_concepts must be between 1 and {len(CONCEPT_NAMES)}")
+    base = random_subject(rng)
+    chosen = [base]
+    names = list(ATTRIBUTES)
+    rng.shuffle(names)
+    while len(chosen) < n:
+        attribute = names[(len(chosen) - 1) % len(names)]
+        candidate = random_lookalike(base, rng, attribute)
+        if candidate not in chosen:
+            chosen.append(candidate)
+        elif all(c in chosen for c in lookalikes(base)):  # n is larger than the look-alikes (13)
+            raise ValueError("not that many look-alikes")
+    return chosen
+
+
+def _pool(rng: random.Random, concepts: list[Subject], size: int) -> list[Subject | None]:
+    """Everyday photos: look-alikes of the concepts (40 %), any other toy (50 %), no toy (10 %)."""
+    near = [s for c in concepts for s in lookalikes(c) if s not in concepts]
+    out: list[Subject | None] = []
+    while len(out) < size:
+        roll = rng.random()
+        if roll < 0.1:
+            out.append(None)
+            continue
+        subject = rng.choice(near) if roll < 0.5 else random_subject(rng)
+        if subject not in concepts:
+            out.append(subject)
+    return out
+
+
+def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int = 5, n_test: int = 10,
+                    pool_size: int = 300) -> dict[str, Subject]:
+    """Write the benchmark for `seed` to `out_dir`; returns name -> subject. Deterministic for a seed."""
+    out_dir = Path(out_dir)
+    rng = random.Random(f"toyworld-benchmark:{seed}")
+    concepts = dict(zip(CONCEPT_NAMES, choose_concepts(rng, n_concepts)))
+    for name, subject in concepts.items():
+        photo_rng = random.Random(f"toyworld-benchmark:{seed}:{name}")
+        for split, count in (("train", n_train), ("test", n_test)):
+            folder = out_dir / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                render(subject, photo_rng, PHOTO_SIZE).save(folder / f"{i}.png")
+    pool_dir = out_dir / "pool"
+    pool_dir.mkdir(parents=True, exist_ok=True)
+    pool_rng = random.Random(f"toyworld-benchmark:{seed}:pool")
+    for i, subject in enumerate(_pool(pool_rng, list(concepts.values()), pool_size)):
+        photo = render_scene(pool_rng, PHOTO_SIZE) if subject is None else render(subject, pool_rng, PHOTO_SIZE)
+        photo.save(pool_dir / f"{i:05d}.png")
+    (out_dir / "concepts.json").write_text(json.dumps(
+        {name: {**s.attributes(), "category": "toy", "description": s.description()} for name, s in concepts.items()},
+        indent=2) + "\n")
+    qa_rng = random.Random(f"toyworld-benchmark:{seed}:qa")
+    (out_dir / "qa.json").write_text(json.dumps(
+        {name: concept_qa(s, f"<{name}>", qa_rng) for name, s in concepts.items()}, indent=2) + "\n")
+    return concepts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="yo toyworld", description=__doc__.splitlines()[0])
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--concepts", type=int, default=6, help="how many concepts (look-alikes of each other)")
+    parser.add_argument("--train", type=int, default=5, help="training photos per concept")
+    parser.add_argument("--test", type=int, default=10, help="held-out photos per concept")
+    parser.add_argument("--pool", type=int, default=300, help="everyday photos for hard-negative mining")
+    args = parser.parse_args(argv)
+    try:
+        concepts = write_benchmark(args.dir, args.seed, args.concepts, args.train, args.test, args.pool)
+    except ValueError as error:
+        print(f"yo toyworld: {error}", file=sys.stderr)
+        return 2
+    for name, subject in concepts.items():
+        print(f"{name}\t{subject.description()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
