@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import train as bench_train  # noqa: E402  (bench/train.py: photos, timers)
 from personalization.engine import Engine, TrainConfig  # noqa: E402
-from personalization.engine.drawing import Drawing, png  # noqa: E402
+from personalization.engine.backends.janus import JanusBackend  # noqa: E402
+from personalization.engine.drawing import Drawing, DrawRequest, png  # noqa: E402
 from personalization.engine.drawtrainer import DrawingTrainer  # noqa: E402
 from personalization.engine.gendata import DrawingConfig, Drawn  # noqa: E402
 from personalization.engine.genbatch import DrawRow  # noqa: E402
@@ -62,7 +63,6 @@ def janus_pro_7b(device: torch.device, layers: int | None = None) -> Engine:
     from transformers import JanusConfig, JanusForConditionalGeneration, JanusVisionConfig, JanusVQVAEConfig
     from transformers import LlamaConfig
 
-    from personalization.engine.backends.janus import JanusBackend
     from personalization.engine.tiny import build_tokenizer
     from personalization.engine.tiny_janus import JANUS_SPECIALS, build_janus_processor
 
@@ -83,6 +83,11 @@ def janus_pro_7b(device: torch.device, layers: int | None = None) -> Engine:
     return Engine(JanusBackend.from_model(model, processor, "random/janus-pro-7b-shape"))
 
 
+def drawer(engine: Engine) -> JanusBackend:
+    assert isinstance(engine.backend, JanusBackend)
+    return engine.backend
+
+
 def build(shape: str, device: torch.device, folder: Path, layers: int | None) -> Engine:
     if shape == "janus-pro-7b":
         return janus_pro_7b(device, layers)
@@ -98,12 +103,12 @@ def build(shape: str, device: torch.device, folder: Path, layers: int | None) ->
 @torch.no_grad()
 def published_draw(engine: Engine, ids: list[int], n: int, guidance: float, seed: int) -> list[bytes]:
     """The Janus repository's loop for one prompt and its n "parallel" images."""
-    backend = engine.backend
+    backend = drawer(engine)
     model, generator = backend.model, torch.Generator(backend.device).manual_seed(seed)
     tokens = torch.tensor([ids] * (2 * n), device=backend.device)
     tokens[n:, 1:-1] = backend.tokens.pad_id  # the unconditional rows keep BOS and the image start only
     embeds = model.get_input_embeddings()(tokens)
-    codes = torch.zeros(n, backend.image_tokens, dtype=torch.long, device=backend.device)  # type: ignore[attr-defined]
+    codes = torch.zeros(n, backend.image_tokens, dtype=torch.long, device=backend.device)
     past = None
     for i in range(codes.shape[1]):
         out = model.model.language_model(inputs_embeds=embeds, use_cache=True, past_key_values=past)
@@ -112,22 +117,22 @@ def published_draw(engine: Engine, ids: list[int], n: int, guidance: float, seed
         logits = logits[n:] + guidance * (logits[:n] - logits[n:])
         chosen = torch.multinomial(logits.softmax(-1), 1, generator=generator)
         codes[:, i] = chosen[:, 0]
-        embeds = backend.vq_embed(torch.cat([chosen, chosen]))  # type: ignore[attr-defined]
-    return [png(image) for image in backend.decode(codes)]  # type: ignore[attr-defined]
+        embeds = backend.vq_embed(torch.cat([chosen, chosen]))
+    return [png(image) for image in backend.decode(codes)]
 
 
 def time_drawing(engine: Engine, requests: int, images: int, device: torch.device) -> tuple[float, float, float]:
     """(yo seconds per image, published seconds per image, yo peak MiB) for `requests` requests of `images`."""
     prompts = [[f"A photo of a dog number {r}."] for r in range(requests)]
-    drawing = Drawing(engine.backend, engine.inference, batch_size=requests * images)  # type: ignore[arg-type]
-    work = [(p, [], images, r) for r, p in enumerate(prompts)]
-    ids = [drawing.prompt(p, [])[0] for p in prompts]  # type: ignore[arg-type]
+    drawing = Drawing(drawer(engine), engine.inference, batch_size=requests * images)
+    work: list[DrawRequest] = [(list(p), [], images, r) for r, p in enumerate(prompts)]
+    ids = [drawing.prompt(list(p), [])[0] for p in prompts]
     drawing.draw_batch(work[:1])  # warm-up, not counted
     published_draw(engine, ids[0], 1, 5.0, 0)
     bench_train.reset_peak(device)
     bench_train.sync(device)
     start = time.perf_counter()
-    drawing.draw_batch(work)  # type: ignore[arg-type]
+    drawing.draw_batch(work)
     bench_train.sync(device)
     ours, peak = time.perf_counter() - start, bench_train.peak_mib(device)
     start = time.perf_counter()
@@ -144,7 +149,7 @@ class Published:
     """Yo'Chameleon's way on the same model, its wrappers off while it runs (as bench/train.py's Recipe)."""
 
     def __init__(self, trainer: DrawingTrainer, images: list[bytes]) -> None:
-        self.trainer, self.backend, self.images = trainer, trainer.backend, images
+        self.trainer, self.backend, self.drawer, self.images = trainer, trainer.backend, trainer.drawer, images
         model = self.backend.model
         self.slot_embedding, self.slot_head = model.get_input_embeddings(), model.lm_head
         self.embed, self.head = self.slot_embedding.base.weight, self.slot_head.base.weight
@@ -178,10 +183,10 @@ class Published:
         codes = torch.stack([r.codes for r in rows]).to(backend.device)
         mask = torch.cat([ids != backend.tokens.pad_id, torch.ones_like(codes[:, 1:], dtype=torch.bool)], 1)
         with backend.autocast():
-            embeds = torch.cat([model.get_input_embeddings()(ids), backend.vq_embed(codes[:, :-1])], 1)  # type: ignore[attr-defined]
+            embeds = torch.cat([model.get_input_embeddings()(ids), self.drawer.vq_embed(codes[:, :-1])], 1)
             hidden = model.model.language_model(inputs_embeds=embeds, attention_mask=mask.long()).last_hidden_state
             model.lm_head(hidden)  # the model's forward: full-vocabulary logits at every position
-            logits = backend.vq_logits(hidden[:, width - 1:]).float()  # type: ignore[attr-defined]
+            logits = self.drawer.vq_logits(hidden[:, width - 1:]).float()
         self.update(torch.nn.functional.cross_entropy(logits.flatten(0, 1), codes.flatten()))
 
     def question_step(self, image: int | None, question: str, answer: str) -> None:
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"
     text = engine.backend.model.config.text_config
     print(f"shape {args.shape} (text {text.num_hidden_layers} x {text.hidden_size}, "
-          f"{engine.backend.image_tokens} image tokens) on {name}")  # type: ignore[attr-defined]
+          f"{drawer(engine).image_tokens} image tokens) on {name}")
 
     ours, theirs, peak = time_drawing(engine, args.requests, args.images, device)
     memory = f", peak {peak:.0f} MiB" if device.type == "cuda" else ""

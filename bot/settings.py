@@ -11,8 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    # The model: a Hugging Face id or a local folder, loaded with from_pretrained.
-    yo_model: str = "llava-hf/llava-1.5-7b-hf"
+    # The model: a Hugging Face id or a local folder, loaded with from_pretrained. Janus-Pro both
+    # understands and draws, so a fresh install can do everything Yo offers (README: Drawing).
+    yo_model: str = "deepseek-community/Janus-Pro-7B"
     yo_data_dir: Path = Path("data")
     # "cuda", "cuda:1", "cpu"; empty picks the GPU when there is one.
     yo_device: str = ""

@@ -67,13 +67,18 @@ class TrainingQueue:
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.epochs = epochs  # None: the recipe's default
-        # How many jobs run at once: one per model worker that can train (one, embedded).
-        self.concurrency = concurrency or int(getattr(models, "training_slots", 1))
+        self._concurrency = concurrency
         self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._running: dict[int, _Running] = {}
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def concurrency(self) -> int:
+        """How many jobs run at once: one per model worker that can train now (one, embedded);
+        read afresh so workers that join or leave a cluster change it."""
+        return self._concurrency or max(1, int(getattr(self.models, "training_slots", 1)))
 
     # -- the bot side's calls -------------------------------------------------------------
 
@@ -126,11 +131,12 @@ class TrainingQueue:
     # -- the runner ---------------------------------------------------------------------------
 
     async def _run_forever(self) -> None:
-        free = asyncio.Semaphore(self.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
-                await free.acquire()
+                if len(tasks) >= self.concurrency:
+                    await asyncio.wait(tasks, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 try:
                     await self._requeue_expired()
                     job = await self.store.lease_next_job(self.worker_id, self.lease_seconds)
@@ -138,7 +144,6 @@ class TrainingQueue:
                     log.exception("could not lease a training job")
                     job = None
                 if job is None:
-                    free.release()
                     self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
@@ -147,7 +152,7 @@ class TrainingQueue:
                     continue
                 task = asyncio.create_task(self._run(job))
                 tasks.add(task)
-                task.add_done_callback(lambda t: (tasks.discard(t), free.release()))
+                task.add_done_callback(tasks.discard)
         finally:
             for task in tasks:
                 task.cancel()

@@ -30,7 +30,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .actor import NAME_PREFIX, NAMESPACE, ModelActor
-from .connect import connect_driver
+from .connect import connect_driver, use_token_if_available
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,7 @@ def serve(settings: Any, *, address: str | None = None, count: int | None = None
         raise SystemExit("set YO_RAY_ADDRESS (or --address) to the Ray head, e.g. bot-host:6379; "
                          "start the head on the bot host with `ray start --head`")
     signal.signal(signal.SIGTERM, _stop)
+    use_token_if_available()  # before `ray start`, which inherits it
     node: subprocess.Popen[bytes] | None = None
     actors: list[Any] = []
     try:

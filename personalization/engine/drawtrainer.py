@@ -31,7 +31,7 @@ from PIL import Image
 from ..protocol import CancelToken, ProgressCallback, TrainRequest, TrainResult
 from . import data, negatives
 from .backends.base import DrawingBackend
-from .drawing import Drawing
+from .drawing import Drawing, DrawRequest
 from .gendata import DRAW_PROMPT, DrawPlan, Drawn, category_prompt, rank
 from .genbatch import DrawRow, reconstruction
 from .inference import open_photo
@@ -72,7 +72,8 @@ class DrawingTrainer(Trainer):
             log.warning("no category to draw look-alikes of and %d pool images: soft positives stay few", have)
             return []
         prompt = category_prompt(self.request.category)
-        requests = [([prompt], [], min(4, count - i), self.request.seed * 7919 + i) for i in range(0, count, 4)]
+        requests: list[DrawRequest] = [([prompt], [], min(4, count - i), self.request.seed * 7919 + i)
+                                       for i in range(0, count, 4)]
         self.drawn = [image for images in self.drawing.images(requests) for image in images]
         self.check_cancel()
         log.info("drew %d look-alikes of %r", len(self.drawn), prompt)
@@ -84,7 +85,7 @@ class DrawingTrainer(Trainer):
         soft = self.soft_positives(positives)
         images = positives + soft
         mirrored = [self.config.drawing.flip] * len(positives) + [False] * len(soft)
-        self.codes = ImageBank(self.engine, images, mirrored, encode=self.drawer.vq_encode)
+        self.codes = ImageBank(self.engine, images, mirrored, encode=lambda chunk: list(self.drawer.vq_encode(chunk)))
         self.drawing_plan = DrawPlan.of(len(positives), len(soft), self.config.drawing)
         self.check_cancel()
         return plan

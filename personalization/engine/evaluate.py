@@ -151,13 +151,13 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
         if log:
             log(f"trained {name}: training recognition {result.train_accuracy:.3f} in {result.epochs_run} epochs")
     measured = [recognition(engine, dataset, refs), question_answering(engine, dataset, refs)]
-    drawing = clip is not None and getattr(engine, "can_draw", False)
-    if drawing:
-        measured.append(clip_i(engine, dataset, refs, clip, images, seed))  # type: ignore[arg-type]
+    scorer = clip if getattr(engine, "can_draw", False) else None  # CLIP-I: for a model that draws
+    if scorer is not None:
+        measured.append(clip_i(engine, dataset, refs, scorer, images, seed))
     if random_vectors:
         baseline = {n: ConceptRef(name=n, tokens=randomised(r.tokens or b"", seed)) for n, r in refs.items()}
         chance = [recognition(engine, dataset, baseline)]
-        chance += [clip_i(engine, dataset, baseline, clip, images, seed)] if drawing else []  # type: ignore[arg-type]
+        chance += [clip_i(engine, dataset, baseline, scorer, images, seed)] if scorer is not None else []
         measured += [{n: {f"random_{k}": v for k, v in m.items() if not k.startswith("n_")} for n, m in c.items()}
                      for c in chance]
     for metrics in measured:

@@ -148,7 +148,7 @@ class SampleMaker:
         self.negatives_lookalike = negatives_lookalike  # share of "No" photos that are look-alikes
         self.partial = partial  # share of match questions that name only some attributes
         self.makers: dict[str, Callable[[random.Random], Sample]] = {
-            "attribute": self.attribute, "describe": self.describe, "check": self.check, "match": self.match,
+            "attribute": self.attribute, "describe": self.describe, "check": self.check, "named_check": self.named_check, "match": self.match,
             "named_match": self.named_match, "named_text": self.named_text,
         }
 
@@ -184,6 +184,25 @@ class SampleMaker:
             "accessory_colour": f"Is the toy's {acc} {value}?",
         }[attribute]
         return Sample("check", question, phrasings.YES_WORD if same else phrasings.NO_WORD, subject)
+
+    def named_check(self, rng: random.Random) -> Sample:
+        """Text only: a definition, then one attribute, yes or no ("bo is ... . Is bo red?")."""
+        subject = random_subject(rng)
+        name = rng.choice(NAMES)
+        attribute = rng.choice(list(ATTRIBUTES))
+        value = getattr(subject, attribute)
+        same = rng.random() < 0.5
+        if not same:
+            value = rng.choice([v for v in ATTRIBUTES[attribute] if v != value])
+        prompt = phrasings.DESCRIPTION_PROMPT.format(sks=name, description=subject.description())
+        question = {
+            "colour": f"Is {name} {value}?",
+            "shape": f"Is {name} {value}?",
+            "accessory": f"Is {name} wearing {_an(value)}?",
+            "accessory_colour": f"Is {name}'s {subject.accessory} {value}?",
+        }[attribute]
+        return Sample("named_check", f"{prompt} {question}", phrasings.YES_WORD if same else phrasings.NO_WORD, None,
+                      name)
 
     def _pair(self, rng: random.Random) -> tuple[Subject, Subject, bool]:
         """(described subject, subject in the photo, whether they are the same)."""

@@ -37,7 +37,7 @@ class JanusBackend(LlavaBackend, DrawingBackend):
         from transformers import AutoProcessor, JanusForConditionalGeneration
 
         target = pick_device(device)
-        kwargs: dict[str, object] = {"dtype": torch.bfloat16 if target.type == "cuda" else torch.float32}
+        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if target.type == "cuda" else torch.float32}
         if load_in_4bit:
             kwargs["quantization_config"] = quantization_config(target, JANUS_UNQUANTISED)
             kwargs["device_map"] = {"": target.index or 0}
