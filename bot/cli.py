@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     draw = one_shot("draw", "draw a picture")
     draw.add_argument("text")
     draw.add_argument("--out", type=Path, required=True)
+    draw.add_argument("--n", type=int, choices=range(1, 5), default=1, help="how many images (1-4)")
+    draw.add_argument("--seed", type=int, help="the same seed draws the same images")
     one_shot("concepts", "list your concepts")
     forget = one_shot("forget", "forget a concept, its photos and tokens")
     forget.add_argument("name")
@@ -84,7 +86,7 @@ async def _one_shot(settings: Settings, args: argparse.Namespace) -> Any:
         actions: dict[str, Callable[[], Awaitable[Any]]] = {
             "teach": lambda: verbs.teach(assistant, args.user, args.name, args.photos),
             "ask": lambda: verbs.ask(assistant, args.user, args.text, args.image),
-            "draw": lambda: verbs.draw(assistant, args.user, args.text, args.out),
+            "draw": lambda: verbs.draw(assistant, args.user, args.text, args.out, args.n, args.seed),
             "concepts": lambda: verbs.concepts(assistant, args.user),
             "forget": lambda: verbs.forget(assistant, args.user, args.name),
             "export": lambda: verbs.export(assistant, args.user, args.out),

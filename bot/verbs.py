@@ -85,16 +85,20 @@ async def ask(assistant: Assistant, user_id: str, text: str, image: Path | None)
     return result
 
 
-async def draw(assistant: Assistant, user_id: str, text: str, out: Path) -> dict[str, Any]:
+async def draw(assistant: Assistant, user_id: str, text: str, out: Path, n: int = 1,
+               seed: int | None = None) -> dict[str, Any]:
+    """Draw n images; the first goes to OUT, the others beside it (OUT-2.png, …)."""
     turn = await _turn(assistant, user_id, text)
     drawer = getattr(assistant.services.models, "draw", None)
     if drawer is None:
         raise ModelUnavailable(f"the model {assistant.services.models.model_id} cannot draw")
     concepts, segments = await asking.mentioned(assistant.services, turn, text)
     refs = [await assistant.services.concept_ref(c) for c in concepts]
-    images = await drawer(segments, refs)
-    out.write_bytes(images[0])
-    return {"image": str(out), "concepts": [c.display_name for c in concepts]}
+    images = await drawer(segments, refs, n=n, seed=seed)
+    paths = [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(2, len(images) + 1)]
+    for path, image in zip(paths, images):
+        path.write_bytes(image)
+    return {"images": [str(p) for p in paths], "concepts": [c.display_name for c in concepts]}
 
 
 async def concepts(assistant: Assistant, user_id: str) -> list[dict[str, str]]:

@@ -4,13 +4,14 @@ and the ✅ / ❌ corrections that turn answers into training examples."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from personalization.protocol import ModelUnavailable
 from storage.images import BadImage, sanitize_image
 from storage.models import Concept
 
 from .context import Services, Turn
-from .messages import Button
+from .messages import Button, Reply
 from .names import find_mentions, to_segments
 from .instant import prefilter, quick_ref, update_prototype
 from .refresh import maybe_refresh
@@ -157,16 +158,33 @@ async def feedback(services: Services, turn: Turn, role_code: str, concept_id: i
     return None
 
 
+DRAW_OPTIONS = re.compile(r"^(?:(?P<n>[1-4])\s+(?:pictures?\s+of\s+|images?\s+of\s+)?)?(?P<text>.*?)"
+                          r"(?:\s+seed\s+(?P<seed>\d{1,9}))?$", re.IGNORECASE | re.DOTALL)
+
+
+def draw_options(text: str) -> tuple[str, int, int | None]:
+    """"3 pictures of Bo on a beach seed 7" → ("Bo on a beach", 3, 7)."""
+    match = DRAW_OPTIONS.match(text.strip())
+    assert match is not None  # the pattern matches any text
+    seed = match.group("seed")
+    return match.group("text").strip(), int(match.group("n") or 1), int(seed) if seed else None
+
+
 async def draw(services: Services, turn: Turn, text: str) -> None:
-    if not text:
-        await turn.say("What should I draw? Try /draw Bo on a beach.")
+    subject, n, seed = draw_options(text)
+    if not subject:
+        await turn.say("What should I draw? Try /draw Bo on a beach (or /draw 3 Bo on a beach seed 7).")
         return
     drawer = getattr(services.models, "draw", None)
     if drawer is None:
         raise ModelUnavailable(f"I can't draw with the model I run ({services.models.model_id}); "
                                "drawing needs one that makes images, such as Janus-Pro.")
-    concepts, segments = await mentioned(services, turn, text)
+    concepts, segments = await mentioned(services, turn, subject)
     refs = [await services.concept_ref(c) for c in concepts]
+    waiting = [c.display_name for c in concepts if not c.tokens_file]
+    note = f" (I'm still learning {', '.join(waiting)}, so this is from my description.)" if waiting else ""
+    progress = await turn.say(f"Drawing {n} picture{'s' if n > 1 else ''} of {subject}…{note}")
     await turn.channel.show_activity("upload_photo")
-    images = await drawer(segments, refs)
-    await turn.say(f"Here you go: {text}", images=list(images))
+    images = await drawer(segments, refs, n=n, seed=seed)
+    await progress.edit(Reply(f"Drew {subject}.{note}"))
+    await turn.say(f"Here you go: {subject}", images=list(images))

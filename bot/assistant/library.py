@@ -6,7 +6,7 @@ from storage.errors import ConceptExists
 from storage.models import Concept
 
 from .context import Services, Turn
-from .messages import Button, Reply
+from .messages import Button
 from .names import InvalidName, clean_name, find_mentions, normalize_name
 
 STATUS_WORDS = {

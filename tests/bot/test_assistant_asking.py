@@ -81,7 +81,7 @@ async def test_rename_and_list(assistant, person) -> None:
 
 
 async def test_another_user_cannot_see_use_rename_or_forget(assistant, person) -> None:
-    ana = await taught(person)
+    await taught(person)
     ben = person("ben")
     user = await assistant.store.get_or_create_user("test", "ana")
     [bo] = await assistant.store.list_concepts(user.id)
@@ -225,3 +225,29 @@ async def test_forget_me_removes_every_row_and_file_of_the_user_only(assistant, 
     assert files == {p.sha256 + ".png" for p in await store.list_photos(ben_bo.id)}
     await ana.says("/concepts")
     assert "haven't taught me anyone" in ana.channel.last.text
+
+
+async def test_draw_with_count_seed_and_progress(settings) -> None:
+    from bot.app import build_assistant
+    from tests.bot.conftest import Person
+    from tests.fakes.models import FakeDrawingService
+
+    assistant = await build_assistant(settings, FakeDrawingService())
+    assistant.services.queue.poll_seconds = 0.05
+    await assistant.start()
+    try:
+        ana = await taught(lambda user: Person(assistant, user))
+        channel = await ana.says("/draw 2 pictures of Bo and Mắm on a beach seed 7")
+        progress = next(m for m in channel.sent if m.reply.text.startswith("Drawing 2 pictures"))
+        assert progress.current.text == "Drew Bo and Mắm on a beach."
+        assert len(channel.last.images) == 2
+        kind, (segments, names, n, seed) = assistant.services.models.calls[-1]
+        assert kind == "draw" and segments == [0, " and Mắm on a beach"] and names == ["Bo"] and (n, seed) == (2, 7)
+    finally:
+        await assistant.close()
+
+
+async def test_draw_on_a_model_that_cannot_draw_says_so(assistant, person) -> None:
+    ana = person("ana")
+    channel = await ana.says("draw Bo on a beach")
+    assert "I can't draw with the model I run (fake/colour-model)" in channel.last.text

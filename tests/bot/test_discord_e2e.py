@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import AsyncIterator, Sequence
+from typing import AsyncIterator
 
 import pytest
 from PIL import Image
@@ -14,27 +14,18 @@ from bot.app import build_assistant
 from bot.assistant import Assistant
 from bot.discord.outbound import EditGate
 from bot.settings import Settings
-from personalization.protocol import ConceptRef, Segments
 from tests.fakes.discord_harness import connected
 from tests.fakes.discord_server import FakeDiscord, FakeUser
-from tests.fakes.models import FakeModelService
+from tests.fakes.models import FakeDrawingService
 from tests.fakes.photos import photo
 
 BO = (200, 120, 40)  # Bo is orange
 SKY = (40, 90, 220)
 
 
-class DrawingModels(FakeModelService):
-    """The stand-in model, able to draw: a picture in the colour of the first concept drawn."""
-
-    async def draw(self, question: Segments, concepts: Sequence[ConceptRef]) -> list[bytes]:
-        self.calls.append(("draw", [c.name for c in concepts]))
-        return [photo(SKY, size=(128, 128), fmt="PNG")]
-
-
 @pytest.fixture
 async def yo(settings: Settings) -> AsyncIterator[Assistant]:
-    assistant = await build_assistant(settings, DrawingModels())
+    assistant = await build_assistant(settings, FakeDrawingService())
     assistant.services.queue.poll_seconds = 0.05
     await assistant.start()
     yield assistant
@@ -105,7 +96,7 @@ async def test_slash_draw_answers_with_a_picture(server: FakeDiscord) -> None:
     drawing = await server.wait_for_text("Here you go: Bo on a beach", interaction=interaction)
     assert len(drawing.files) == 1
     pixel = Image.open(io.BytesIO(drawing.files[0].data)).getpixel((5, 5))
-    assert isinstance(pixel, tuple) and pixel[2] > 150  # the stand-in's sky blue
+    assert isinstance(pixel, tuple) and pixel[0] > 150 > pixel[2]  # the stand-in draws in Bo's orange
 
 
 async def test_slash_ask_about_a_photo(server: FakeDiscord) -> None:

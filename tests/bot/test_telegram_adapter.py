@@ -17,7 +17,6 @@ from bot.assistant.messages import Button, Channel, Message, Reply
 from bot.telegram.app import COMMANDS, file_url
 from bot.telegram.handlers import APOLOGY, PHOTOS_ONLY
 from tests.fakes.photos import photo
-from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.telegram_bot import RecordingAssistant, telegram_bot, telegram_settings
 
 ANA, BEN = 101, 102

@@ -12,7 +12,6 @@ import pytest
 
 from bot.app import build_assistant
 from bot.assistant import Assistant
-from bot.settings import Settings
 from bot.telegram import build_application, serving
 from bot.telegram.webhook import webhook_secret
 from tests.fakes.models import FakeModelService

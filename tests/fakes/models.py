@@ -84,3 +84,20 @@ class FakeModelService:
 
     async def close(self) -> None:
         return None
+
+
+class FakeDrawingService(FakeModelService):
+    """The fake with a model that draws: each image is a square of the first concept's colour."""
+
+    model_id = "fake/drawing-model"
+
+    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
+                   seed: int | None = None) -> list[bytes]:
+        self.calls.append(("draw", (segments, [c.name for c in concepts], n, seed)))
+        colour = json.loads(concepts[0].tokens or b'{"colour": [0, 0, 0]}')["colour"] if concepts else [0, 0, 0]
+        images = []
+        for _ in range(n):
+            out = io.BytesIO()
+            Image.new("RGB", (32, 32), tuple(int(c) for c in colour)).save(out, format="PNG")
+            images.append(out.getvalue())
+        return images

@@ -12,8 +12,6 @@ import threading
 import time
 from typing import Any
 
-import pytest
-
 from personalization.protocol import ConceptRef, Recognition, TrainProgress, TrainRequest, TrainingCancelled
 from personalization.worker import Worker
 
