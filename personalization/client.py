@@ -15,19 +15,17 @@ import logging
 import multiprocessing as mp
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from .protocol import (
     CancelToken,
-    ConceptRef,
     ModelUnavailable,
     ProgressCallback,
-    Recognition,
-    Segments,
     TrainRequest,
     TrainResult,
     TrainingCancelled,
 )
+from .remote import RemoteModel
 from .worker import run_worker
 
 log = logging.getLogger(__name__)
@@ -47,7 +45,7 @@ class _Process:
     in_flight: dict[int, _InFlight] = field(default_factory=dict)
 
 
-class WorkerProcessService:
+class WorkerProcessService(RemoteModel):
     def __init__(self, model_id: str, *, device: str | None = None, load_in_4bit: bool = False,
                  label: str = "", start_timeout: float = 900.0) -> None:
         self.model_id = model_id
@@ -169,30 +167,13 @@ class WorkerProcessService:
             await asyncio.sleep(0.1)
         current.connection.send({"op": "cancel", "target": request_id})
 
-    def _labelled(self, text: str) -> str:
-        return f"{text}\n\n[{self.label}]" if self.label else text
+    async def _request(self, op: str, *args: Any) -> Any:
+        return await self._call(op, *args)
 
-    async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
-        return await self._call("recognise", photo, list(concepts))
-
-    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
-        return self._labelled(await self._call("answer", list(question), list(concepts), photo))
-
-    async def describe(self, photos: Sequence[bytes]) -> str:
-        return await self._call("describe", list(photos))
-
-    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
-                   seed: int | None = None) -> list[bytes]:
-        """n PNG images (drawn in micro-batches with other users' requests, as questions are)."""
-        if self.draws is None:
+    async def _can_draw(self) -> bool:
+        if self.draws is None:  # known once a worker has said hello
             await self.start()
-        if not self.draws:
-            raise ModelUnavailable(f"I can't draw with the model I run ({self.model_id}); "
-                                   "drawing needs one that makes images, such as Janus-Pro.")
-        return await self._call("draw", list(segments), list(concepts), n, seed)
-
-    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        return await self._call("prototype", list(positives), list(negatives))
+        return bool(self.draws)
 
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
                     cancel: CancelToken | None = None) -> TrainResult:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -31,15 +30,13 @@ from ray import exceptions as rex
 
 from ..protocol import (
     CancelToken,
-    ConceptRef,
     ModelUnavailable,
     ProgressCallback,
-    Recognition,
-    Segments,
     TrainingCancelled,
     TrainRequest,
     TrainResult,
 )
+from ..remote import RemoteModel
 from .actor import NAME_PREFIX, NAMESPACE
 from .connect import connect_driver
 from .workers import Slot, WorkerRegistry
@@ -52,7 +49,7 @@ LOST_WORKER = (rex.RayActorError, rex.WorkerCrashedError, rex.NodeDiedError, rex
 LOST = "My model worker stopped while working on this (it will be back). Please try again."
 
 
-class RayModelService:
+class RayModelService(RemoteModel):
     def __init__(self, address: str | None, model_id: str, *, namespace: str = NAMESPACE,
                  prefix: str = NAME_PREFIX, label: str = "", discover_seconds: float = 5.0,
                  progress_seconds: float = 0.25, worker_wait_seconds: float = 120.0,
@@ -121,28 +118,11 @@ class RayModelService:
             return self._result(reply)
         raise AssertionError("unreachable")
 
-    def _labelled(self, text: str) -> str:
-        return f"{text}\n\n[{self.label}]" if self.label else text
+    async def _request(self, op: str, *args: Any) -> Any:
+        return await self._ask(op, *args)
 
-    async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
-        return await self._ask("recognise", photo, list(concepts))
-
-    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
-        return self._labelled(await self._ask("answer", list(question), list(concepts), photo))
-
-    async def describe(self, photos: Sequence[bytes]) -> str:
-        return await self._ask("describe", list(photos))
-
-    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
-                   seed: int | None = None) -> list[bytes]:
-        """n PNG images, from a worker whose model draws (Janus-Pro), batched there with others'."""
-        if not any(slot.info.get("draws") for slot in self.registry.slots.values()):
-            raise ModelUnavailable(f"I can't draw with the model I run ({self.model_id}); "
-                                   "drawing needs one that makes images, such as Janus-Pro.")
-        return await self._ask("draw", list(segments), list(concepts), n, seed)
-
-    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        return await self._ask("prototype", list(positives), list(negatives))
+    async def _can_draw(self) -> bool:
+        return any(slot.info.get("draws") for slot in self.registry.slots.values())
 
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
                     cancel: CancelToken | None = None) -> TrainResult:

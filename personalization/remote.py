@@ -1,0 +1,50 @@
+"""The model operations a bot side asks of model workers, over one request call.
+
+`WorkerProcessService` (a child process) and `RayModelService` (actors on a cluster)
+differ only in how a request travels and which worker takes it; the typed operations
+are the same and live here once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+from .protocol import ConceptRef, ModelUnavailable, Recognition, Segments
+
+
+class RemoteModel(ABC):
+    model_id: str
+    # Shown after every answer when the model's answers mean nothing (a smoke run).
+    label: str = ""
+
+    @abstractmethod
+    async def _request(self, op: str, *args: Any) -> Any:
+        """Send one operation to a worker and return its result."""
+
+    @abstractmethod
+    async def _can_draw(self) -> bool:
+        """Whether the model behind the workers makes images."""
+
+    def _labelled(self, text: str) -> str:
+        return f"{text}\n\n[{self.label}]" if self.label else text
+
+    async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
+        return await self._request("recognise", photo, list(concepts))
+
+    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
+        return self._labelled(await self._request("answer", list(question), list(concepts), photo))
+
+    async def describe(self, photos: Sequence[bytes]) -> str:
+        return await self._request("describe", list(photos))
+
+    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
+        return await self._request("prototype", list(positives), list(negatives))
+
+    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
+                   seed: int | None = None) -> list[bytes]:
+        """n PNG images, drawn in micro-batches with other users' requests, as questions are."""
+        if not await self._can_draw():
+            raise ModelUnavailable(f"I can't draw with the model I run ({self.model_id}); "
+                                   "drawing needs one that makes images, such as Janus-Pro.")
+        return await self._request("draw", list(segments), list(concepts), n, seed)
