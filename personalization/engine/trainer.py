@@ -285,12 +285,18 @@ class Trainer:
         return inputs, torch.nn.Parameter(head.mean(0).to(backend.device))
 
 
+WARM_START_SHORTER = 3
+
+
 def train_concept(engine: "Engine", request: TrainRequest, progress: ProgressCallback | None = None,
                   cancel: CancelToken | None = None, config: TrainConfig | None = None,
                   trainer: type[Trainer] = Trainer) -> TrainResult:
     config = config or engine.config
     if request.epochs is not None:
         config = replace(config, epochs=request.epochs)
+    elif request.warm_start is not None:
+        # A refresh starts from what the concept already knows: a third of the epochs suffices.
+        config = replace(config, epochs=max(1, config.epochs // WARM_START_SHORTER))
     if not request.positives:
         raise ValueError("training needs at least one photo of the subject")
     job = trainer(engine, request, config, progress, cancel)

@@ -157,3 +157,16 @@ def test_gradients_reach_every_concept_vector_and_the_loss_falls(engine: Engine,
     assert (inputs - start_inputs).abs().amax(dim=1).min() > 0  # the identifier and every latent moved
     assert not torch.equal(output, start_output)
     assert sum(losses[-3:]) < sum(losses[:3])
+
+
+def test_a_warm_started_refresh_reaches_the_cold_start_accuracy_in_fewer_steps(
+        engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    def steps_of(train_request: TrainRequest) -> tuple[float, int, bytes]:
+        seen: list[TrainProgress] = []
+        result = engine.train(train_request, progress=seen.append)
+        return result.train_accuracy, max(p.step for p in seen), result.tokens
+
+    cold_accuracy, cold_steps, tokens = steps_of(request(make_photo, epochs=6, seed=3))
+    warm_accuracy, warm_steps, _ = steps_of(request(make_photo, warm_start=tokens, seed=4))
+    assert warm_steps < cold_steps
+    assert warm_accuracy >= cold_accuracy
