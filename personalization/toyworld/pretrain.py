@@ -99,6 +99,8 @@ class Encoder:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.image_token = self.tokenizer.convert_tokens_to_ids("<image>")
+        self.verdict_ids = torch.tensor([self.tokenizer(" yes", add_special_tokens=False)["input_ids"][-1],
+                                         self.tokenizer(" no", add_special_tokens=False)["input_ids"][-1]])
         self._cache: dict[tuple[str, str, bool], tuple[list[int], int]] = {}
 
     def _conversation(self, sample: Sample, with_answer: bool) -> str:
@@ -129,6 +131,7 @@ class Batch:
     attention_mask: torch.Tensor
     answer_start: torch.Tensor  # (B,) first answer position
     answer_end: torch.Tensor  # (B,) one past the last answer position
+    scored: torch.Tensor  # (B, L) bool: the tokens the loss is on
     pixel_values: torch.Tensor | None
     tasks: list[str]  # each row's task
 
@@ -143,12 +146,17 @@ def collate(samples: list[Sample], encoder: Encoder, bank: PhotoBank, image_toke
     pad = encoder.tokenizer.pad_token_id
     input_ids = torch.full((len(samples), length), pad, dtype=torch.long)
     attention = torch.zeros((len(samples), length), dtype=torch.long)
-    for row, (ids, _) in enumerate(encoded):  # right padding: positions stay those of a single sample
-        input_ids[row, : len(ids)] = torch.tensor(ids)
+    scored = torch.zeros((len(samples), length), dtype=torch.bool)
+    verdicts = encoder.verdict_ids
+    for row, ((ids, start), sample) in enumerate(zip(encoded, samples)):
+        input_ids[row, : len(ids)] = torch.tensor(ids)  # right padding: positions as for a single sample
         attention[row, : len(ids)] = 1
+        scored[row, start: len(ids)] = True
+        if sample.task == "verify":  # only the verdicts: the words before them are the question
+            scored[row] &= torch.isin(input_ids[row], verdicts)
     photos = [s.photo for s in samples if s.photo is not None]
     return Batch(input_ids, attention, torch.tensor([start for _, start in encoded]),
-                 torch.tensor([len(ids) for ids, _ in encoded]),
+                 torch.tensor([len(ids) for ids, _ in encoded]), scored,
                  bank.take(photos, rng) if photos else None, [s.task for s in samples])
 
 
@@ -156,9 +164,7 @@ def answer_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     """(B,) per sample: the summed loss of the answer's tokens (each attribute word counts)."""
     targets = batch.input_ids[:, 1:]
     token_loss = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets, reduction="none")
-    positions = torch.arange(targets.shape[1]).unsqueeze(0) + 1  # position of each target token
-    answer = (positions >= batch.answer_start.unsqueeze(1)) & (positions < batch.answer_end.unsqueeze(1))
-    return (token_loss * answer).sum(1)
+    return (token_loss * batch.scored[:, 1:]).sum(1)
 
 
 def _stage(config: PretrainConfig, fraction: float) -> Stage:

@@ -38,7 +38,7 @@ NAMES: tuple[str, ...] = (
     "lex", "moe", "nib", "oz", "pip", "quin", "rue", "sol", "taz", "uma", "vik", "wim", "yaz", "zed",
 )
 
-TASKS: tuple[str, ...] = ("attribute", "describe", "check", "match", "named_match", "named_text")
+TASKS: tuple[str, ...] = ("attribute", "describe", "check", "verify", "match", "named_match", "named_text")
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class SampleMaker:
         self.negatives_lookalike = negatives_lookalike  # share of "No" photos that are look-alikes
         self.partial = partial  # share of match questions that name only some attributes
         self.makers: dict[str, Callable[[random.Random], Sample]] = {
-            "attribute": self.attribute, "describe": self.describe, "check": self.check, "named_check": self.named_check, "match": self.match,
+            "attribute": self.attribute, "describe": self.describe, "check": self.check, "verify": self.verify, "named_check": self.named_check, "match": self.match,
             "named_match": self.named_match, "named_text": self.named_text,
         }
 
@@ -184,6 +184,25 @@ class SampleMaker:
             "accessory_colour": f"Is the toy's {acc} {value}?",
         }[attribute]
         return Sample("check", question, phrasings.YES_WORD if same else phrasings.NO_WORD, subject)
+
+    def verify(self, rng: random.Random) -> Sample:
+        """Word by word: "Which words are true of the toy: red round black hat?" → "red yes round no ...".
+
+        The verdict comes right after its word, so the model learns to compare a word it is
+        looking at with the photo — the building block of matching a description, learned
+        far faster than a single yes/no for a whole description.
+        """
+        subject = random_subject(rng)
+        words = []
+        for attribute in ATTRIBUTES:
+            value = getattr(subject, attribute)
+            if rng.random() < 0.5:
+                value = rng.choice([v for v in ATTRIBUTES[attribute] if v != value])
+            words.append((value, value == getattr(subject, attribute)))
+        rng.shuffle(words)
+        question = "Check the words against the toy."
+        answer = " ".join(f"{w} {'yes' if ok else 'no'}" for w, ok in words)
+        return Sample("verify", question, answer, subject)
 
     def named_check(self, rng: random.Random) -> Sample:
         """Text only: a definition, then one attribute, yes or no ("bo is ... . Is bo red?")."""
