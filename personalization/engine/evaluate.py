@@ -133,13 +133,19 @@ def clip_i(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef], clip: Cli
 
 def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives_dir: Path | None = None,
              seed: int = 0, random_vectors: bool = False, log: Any = None, clip: ClipImages | None = None,
-             images: int = 4) -> dict[str, Any]:
+             images: int = 4, others_as_negatives: bool = True) -> dict[str, Any]:
+    """Train every concept of `dataset`, then measure it (the module docstring says how).
+
+    `others_as_negatives`: the other concepts' training photos are each concept's negatives too,
+    as a user's other subjects are in the product (off for an ablation without hard negatives).
+    """
     pool = negatives_dir or (dataset.root / "pool" if (dataset.root / "pool").is_dir() else None)
     refs: dict[str, ConceptRef] = {}
     report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}}
     started = time.monotonic()
     for name, photos in dataset.train.items():
-        others = [p.read_bytes() for other, ps in dataset.train.items() if other != name for p in ps]
+        others = [p.read_bytes() for other, ps in dataset.train.items() if other != name for p in ps
+                  if others_as_negatives]
         request = TrainRequest(name=name, positives=[p.read_bytes() for p in photos], negatives=others,
                                negatives_dir=str(pool) if pool else None, category=dataset.categories.get(name, ""),
                                epochs=epochs, seed=seed)

@@ -5,7 +5,8 @@
     DIR/pool/00000.png ...       everyday photos of the world, for hard-negative mining
                                  (YO_NEGATIVES_DIR); never a photo of a concept itself
     DIR/concepts.json            each concept's attributes and description
-    DIR/qa.json                  text-only two-choice questions about each concept
+    DIR/categories.json          each concept's category ("toy"), which `yo eval` hands to training
+    DIR/qa.json                  text-only two-choice questions about each concept (`yo eval`'s form)
 
 The concepts are one subject and look-alikes of it, each differing from it in one
 attribute (a different one each time, as far as there are attributes), so every concept's
@@ -20,7 +21,7 @@ import random
 import sys
 from pathlib import Path
 
-from .questions import concept_qa
+from .questions import KIND, concept_qa
 from .world import ATTRIBUTES, Subject, lookalikes, random_lookalike, random_subject, render, render_scene
 
 CONCEPT_NAMES: tuple[str, ...] = ("bo", "mam", "kip", "tuv", "zel", "pim", "rax", "lun", "dot", "fig", "gus", "hob")
@@ -80,11 +81,12 @@ def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int 
         photo = render_scene(pool_rng, PHOTO_SIZE) if subject is None else render(subject, pool_rng, PHOTO_SIZE)
         photo.save(pool_dir / f"{i:05d}.png")
     (out_dir / "concepts.json").write_text(json.dumps(
-        {name: {**s.attributes(), "category": "toy", "description": s.description()} for name, s in concepts.items()},
+        {name: {**s.attributes(), "category": KIND, "description": s.description()} for name, s in concepts.items()},
         indent=2) + "\n")
+    (out_dir / "categories.json").write_text(json.dumps({name: KIND for name in concepts}, indent=2) + "\n")
     qa_rng = random.Random(f"toyworld-benchmark:{seed}:qa")
     (out_dir / "qa.json").write_text(json.dumps(
-        {name: concept_qa(s, f"<{name}>", qa_rng) for name, s in concepts.items()}, indent=2) + "\n")
+        {name: concept_qa(s, "<sks>", qa_rng) for name, s in concepts.items()}, indent=2) + "\n")
     return concepts
 
 

@@ -101,7 +101,9 @@ def attribute_questions(subject: Subject, sks: str | None = None) -> list[tuple[
 
 
 def concept_qa(subject: Subject, sks: str, rng: random.Random) -> list[dict[str, str]]:
-    """Two-choice text-only questions about a concept, one per attribute (Yo'LLaVA's text QA)."""
+    """Two-choice text-only questions about a concept, one per attribute (Yo'LLaVA's text QA).
+
+    In `yo eval`'s qa.json form: "answer" is the index of the right option."""
     acc = subject.accessory
     asks = {
         "colour": f"What color is {sks}?",
@@ -117,7 +119,7 @@ def concept_qa(subject: Subject, sks: str, rng: random.Random) -> list[dict[str,
             right, wrong = _an(right), _an(wrong)
         options = [right, wrong]
         rng.shuffle(options)
-        out.append({"attribute": attribute, "question": question, "options": options, "answer": right})
+        out.append({"attribute": attribute, "question": question, "options": options, "answer": options.index(right)})
     return out
 
 

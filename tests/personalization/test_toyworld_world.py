@@ -1,0 +1,77 @@
+"""The toy world itself: subjects, look-alikes, photos, questions and the benchmark layout."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from personalization.toyworld import benchmark
+from personalization.toyworld.pretrain import AttributeProbe, named_values
+from personalization.toyworld.questions import SampleMaker, concept_qa
+from personalization.toyworld.world import ATTRIBUTES, Subject, all_subjects, lookalikes, photos
+
+
+def test_every_lookalike_differs_in_exactly_one_attribute() -> None:
+    subject = Subject("round", "red", "hat", "black")
+    others = lookalikes(subject)
+    assert len(others) == sum(len(v) - 1 for v in ATTRIBUTES.values()) == 13
+    assert all(len(subject.differences(o)) == 1 for o in others)
+    assert len(all_subjects()) == 300
+
+
+def test_photos_repeat_for_a_seed_and_vary_within_it() -> None:
+    subject = Subject("star", "blue", "bag", "pink")
+    first = [p.tobytes() for p in photos(subject, seed=3, n=4)]
+    assert first == [p.tobytes() for p in photos(subject, seed=3, n=4)]
+    assert len(set(first)) == 4  # pose, place and background differ from photo to photo
+    assert first != [p.tobytes() for p in photos(subject, seed=4, n=4)]
+
+
+def test_unknown_attribute_values_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Subject("round", "red", "hat", "red")  # body colours and accessory colours are different words
+
+
+def test_match_answers_follow_the_photo() -> None:
+    maker, rng = SampleMaker(negatives_lookalike=1.0, partial=0.0), random.Random(0)
+    for _ in range(200):
+        sample = maker("match", rng)
+        described = named_values(sample.text)
+        shown = set(sample.photo.attributes().values())
+        assert (sample.answer == "Yes") == (described == shown), sample
+
+
+def test_the_probe_reads_what_the_text_names_and_what_the_photo_shows() -> None:
+    sample = SampleMaker()("check", random.Random(1))
+    named, shown = named_values(sample.text), set(sample.photo.attributes().values())
+    assert AttributeProbe(8, mismatch=False).targets(sample).sum() == len(named) + 4
+    assert AttributeProbe(8, mismatch=True).targets(sample).sum() == len(named) + 4 + len(named - shown)
+
+
+def test_benchmark_layout(tmp_path: Path) -> None:
+    concepts = benchmark.write_benchmark(tmp_path, seed=5, n_concepts=4, n_train=5, n_test=3, pool_size=20)
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == sorted(concepts)
+    assert all(len(list((tmp_path / "train" / n).iterdir())) == 5 for n in concepts)
+    assert all(len(list((tmp_path / "test" / n).iterdir())) == 3 for n in concepts)
+    assert len(list((tmp_path / "pool").iterdir())) == 20
+    base = concepts["bo"]
+    assert all(len(base.differences(s)) == 1 for n, s in concepts.items() if n != "bo")  # look-alikes of bo
+    qa = json.loads((tmp_path / "qa.json").read_text())
+    for name, items in qa.items():
+        for item in items:
+            assert "<sks>" in item["question"] and item["options"][item["answer"]] in (
+                concepts[name].attributes()[item["attribute"]], "a " + concepts[name].accessory,
+                "an " + concepts[name].accessory)
+    assert json.loads((tmp_path / "categories.json").read_text()) == {n: "toy" for n in concepts}
+    again = tmp_path / "again"
+    benchmark.write_benchmark(again, seed=5, n_concepts=4, n_train=5, n_test=3, pool_size=20)
+    assert (again / "test" / "bo" / "0.png").read_bytes() == (tmp_path / "test" / "bo" / "0.png").read_bytes()
+
+
+def test_concept_questions_have_one_right_option() -> None:
+    subject = Subject("square", "green", "scarf", "white")
+    for item in concept_qa(subject, "<sks>", random.Random(0)):
+        assert len(set(item["options"])) == 2
