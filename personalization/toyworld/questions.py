@@ -7,6 +7,9 @@ Pretraining tasks (`Sample.task`):
   that the stand-in can answer the questions the engine asks it about a user's photos.
 - "describe": a photo, "Describe the toy in this photo." → the canonical description
   ("a red round toy with a black hat"): the text a concept's soft tokens can imitate.
+- "check": a photo and one attribute, "Is the toy red?" → Yes/No: the smallest comparison.
+- "verify": word by word, "red yes round no ..." (not in the default mix; its words are in the
+  tokenizer's corpus).
 - "match": a photo and "Is <description> in this photo?" → Yes/No, where a "No" photo
   mostly shows a look-alike (one attribute differs) and descriptions may name only some
   attributes ("Is a red toy in this photo?").
@@ -150,8 +153,8 @@ class SampleMaker:
         self.negatives_lookalike = negatives_lookalike  # share of "No" photos that are look-alikes
         self.partial = partial  # share of match questions that name only some attributes
         self.makers: dict[str, Callable[[random.Random], Sample]] = {
-            "attribute": self.attribute, "describe": self.describe, "check": self.check, "verify": self.verify, "named_check": self.named_check, "match": self.match,
-            "named_match": self.named_match, "named_text": self.named_text,
+            "attribute": self.attribute, "describe": self.describe, "check": self.check, "verify": self.verify,
+            "match": self.match, "named_match": self.named_match, "named_text": self.named_text,
         }
 
     def __call__(self, task: str, rng: random.Random) -> Sample:
@@ -205,25 +208,6 @@ class SampleMaker:
         question = "Check the words against the toy."
         answer = " ".join(f"{w} {'yes' if ok else 'no'}" for w, ok in words)
         return Sample("verify", question, answer, subject)
-
-    def named_check(self, rng: random.Random) -> Sample:
-        """Text only: a definition, then one attribute, yes or no ("bo is ... . Is bo red?")."""
-        subject = random_subject(rng)
-        name = rng.choice(NAMES)
-        attribute = rng.choice(list(ATTRIBUTES))
-        value = getattr(subject, attribute)
-        same = rng.random() < 0.5
-        if not same:
-            value = rng.choice([v for v in ATTRIBUTES[attribute] if v != value])
-        prompt = phrasings.DESCRIPTION_PROMPT.format(sks=name, description=subject.description())
-        question = {
-            "colour": f"Is {name} {value}?",
-            "shape": f"Is {name} {value}?",
-            "accessory": f"Is {name} wearing {_an(value)}?",
-            "accessory_colour": f"Is {name}'s {subject.accessory} {value}?",
-        }[attribute]
-        return Sample("named_check", f"{prompt} {question}", phrasings.YES_WORD if same else phrasings.NO_WORD, None,
-                      name)
 
     def _pair(self, rng: random.Random) -> tuple[Subject, Subject, bool]:
         """(described subject, subject in the photo, whether they are the same)."""
