@@ -216,14 +216,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain", choices=["toyworld"], default=None,
                         help="pretrain it on the procedural toy world so that learning can be measured")
+    parser.add_argument("--steps", type=int, default=None, help="toy-world pretraining steps (default 2200)")
+    parser.add_argument("--vision-steps", type=int, default=None,
+                        help="steps of the toy-world vision stage before them (default 3000)")
     args = parser.parse_args(argv)
     try:
         if args.pretrain == "toyworld" and args.kind != "llava":
             raise ValueError("toy-world pretraining is written for the tiny LLaVA (--kind llava)")
         if args.pretrain == "toyworld":
-            from personalization.toyworld.pretrain import pretrain_tiny_model
+            from personalization.toyworld.pretrain import PretrainConfig, pretrain_tiny_model
 
-            pretrain_tiny_model(args.dir, seed=args.seed)
+            config = PretrainConfig()
+            if args.vision_steps is not None:
+                config.vision_steps = args.vision_steps
+            pretrain_tiny_model(args.dir, seed=args.seed, steps=args.steps, config=config)
         else:
             build_tiny_model(args.dir, kind=args.kind, seed=args.seed)
     except (ValueError, ImportError) as error:

@@ -49,7 +49,7 @@ YES_NO_TASKS = frozenset({"check", "match", "named_match"})
 
 @dataclass
 class PretrainConfig:
-    steps: int = 3000
+    steps: int = 2200
     batch_size: int = 64
     lr: float = 2e-3
     warmup: int = 100
@@ -141,13 +141,7 @@ def answer_loss(model: Any, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
     rows, columns = scored.nonzero(as_tuple=True)
     logits = model.lm_head(hidden[rows, columns])
     token_loss = F.cross_entropy(logits.float(), batch.input_ids[rows, columns + 1], reduction="none")
-    # A yes/no answer's first word decides; the words after it are one of several phrasings, noise
-    # that would drown it. It weighs as much as the rest of its answer together.
-    first = columns == batch.answer_start[rows] - 1
-    decisive = torch.tensor([s.task in YES_NO_TASKS for s in batch.samples])[rows]
-    length = (batch.answer_end - batch.answer_start)[rows].float()
-    weight = torch.where(first & decisive, (length - 1).clamp(min=1), torch.ones_like(length))
-    return torch.zeros(len(batch.samples)).index_add(0, rows, token_loss * weight)
+    return torch.zeros(len(batch.samples)).index_add(0, rows, token_loss)
 
 
 # ---------------------------------------------------------------- the language side

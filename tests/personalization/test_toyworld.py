@@ -1,4 +1,4 @@
-"""The toy world itself: subjects, look-alikes, photos, questions and the benchmark layout."""
+"""The toy world: subjects, look-alikes, photos, questions, the benchmark layout and the pretraining command."""
 
 from __future__ import annotations
 
@@ -75,3 +75,34 @@ def test_concept_questions_have_one_right_option() -> None:
     subject = Subject("square", "green", "scarf", "white")
     for item in concept_qa(subject, "<sks>", random.Random(0)):
         assert len(set(item["options"])) == 2
+
+
+def test_pretraining_through_the_command_line_saves_a_checkpoint_the_engine_loads(tmp_path: Path) -> None:
+    """`yo tiny-model DIR --pretrain toyworld` on a small budget: it prints its time and its accuracy on
+    its own held-out questions, and writes an ordinary checkpoint. (The full budget takes minutes; its
+    figures are measured by bench/ablation.py, which builds the stand-in the same way.)"""
+    import subprocess
+    import sys
+
+    from personalization.engine import Engine
+
+    folder = tmp_path / "stand-in"
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder), "--pretrain", "toyworld",
+                           "--steps", "6", "--vision-steps", "4"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = [line for line in done.stdout.splitlines() if line.startswith("toyworld: seconds=")]
+    assert report, done.stdout[-2000:]
+    figures = dict(item.split("=") for item in report[-1].removeprefix("toyworld: ").split())
+    assert figures["steps"] == "6"
+    assert {"attribute", "named_text", "match_lookalike", "named_match_lookalike"} <= set(figures)
+    assert all(0.0 <= float(figures[k]) <= 1.0 for k in ("attribute", "named_match_lookalike"))
+    engine = Engine.load(str(folder), device="cpu")
+    assert engine.backend.slots.k > 0 and len(engine.image_features([photo_bytes()])) == 1
+
+
+def photo_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    next(photos(Subject("round", "red", "hat", "black"), seed=0, n=1)).save(buffer, "PNG")
+    return buffer.getvalue()
