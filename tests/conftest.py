@@ -13,4 +13,3 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from personalization.engine.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llava", seed=0)
-

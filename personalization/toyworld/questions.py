@@ -26,12 +26,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from personalization.engine import phrasings
 
-from .world import (ACCESSORIES, ACCESSORY_COLOURS, ATTRIBUTES, COLOURS, SHAPES, Subject, random_lookalike,
-                    random_subject)
+from .world import (
+    ACCESSORIES,
+    ACCESSORY_COLOURS,
+    ATTRIBUTES,
+    COLOURS,
+    SHAPES,
+    Subject,
+    random_lookalike,
+    random_subject,
+)
 
 KIND = "toy"  # the category of every subject of the world
 
@@ -103,7 +111,7 @@ def attribute_questions(subject: Subject, sks: str | None = None) -> list[tuple[
     return out
 
 
-def concept_qa(subject: Subject, sks: str, rng: random.Random) -> list[dict[str, str]]:
+def concept_qa(subject: Subject, sks: str, rng: random.Random) -> list[dict[str, Any]]:
     """Two-choice text-only questions about a concept, one per attribute (Yo'LLaVA's text QA).
 
     In `yo eval`'s qa.json form: "answer" is the index of the right option."""
