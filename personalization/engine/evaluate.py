@@ -144,8 +144,8 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
     report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}}
     started = time.monotonic()
     for name, photos in dataset.train.items():
-        others = [p.read_bytes() for other, ps in dataset.train.items() if other != name for p in ps
-                  if others_as_negatives]
+        others = [p.read_bytes() for other, ps in dataset.train.items() if other != name for p in ps] \
+            if others_as_negatives else []
         request = TrainRequest(name=name, positives=[p.read_bytes() for p in photos], negatives=others,
                                negatives_dir=str(pool) if pool else None, category=dataset.categories.get(name, ""),
                                epochs=epochs, seed=seed)
