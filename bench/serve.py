@@ -2,12 +2,17 @@
 
     python bench/serve.py                      # a tiny random LLaVA on the CPU
     python bench/serve.py --model DIR --device cuda --n 16
+    python bench/serve.py --shape llava-7b --device cuda --n 16   # random weights at LLaVA-1.5-7B's shapes
 
 Prints, each measured side by side in this run:
   1. engine: N recognitions in one batched forward vs N single forwards (and that both agree);
   2. worker: N concurrent requests through the model worker process vs the same awaited one by one;
   3. concept swap: parse a concept file and bind it to a slot, per request (target < 1 ms);
   4. queue overhead: a training job through the durable queue vs calling the model directly.
+
+With `--shape llava-7b` sections 1 and 3 run on random weights at the real shapes, built on the
+device; section 2 needs a checkpoint on disk for the worker process to load, so it runs on the
+tiny model there (or on `--model`): it measures the process hop and the worker's batching.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import train as bench_train  # noqa: E402  (bench/train.py: the llava-7b shapes)
 
 from personalization.client import WorkerProcessService  # noqa: E402
 from personalization.engine import Engine  # noqa: E402
@@ -183,6 +191,9 @@ def main() -> None:
     parser.add_argument("--model", help="a checkpoint folder (default: a tiny random LLaVA built now)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--shape", choices=["tiny", "llava-7b"], default="tiny",
+                        help="llava-7b: sections 1 and 3 on random weights at LLaVA-1.5-7B's shapes")
+    parser.add_argument("--layers", type=int, default=None, help="llava-7b with fewer layers (a CPU smoke run)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
@@ -190,11 +201,18 @@ def main() -> None:
             from personalization.engine.tiny import build_tiny_model
 
             model = str(build_tiny_model(Path(folder) / "tiny", seed=0))
-        engine = Engine.load(model, device=args.device)
-        print(f"model {engine.model_id} on {args.device}, torch threads {torch.get_num_threads()}")
+        if args.shape == "llava-7b":
+            engine = bench_train.llava_7b(torch.device(args.device), args.layers)
+        else:
+            engine = Engine.load(model, device=args.device)
+        name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"
+        print(f"model {engine.model_id} on {name}")
         bench_engine(engine, args.n)
         bench_swap(engine)
         del engine
+        if args.device == "cuda":
+            torch.cuda.empty_cache()
+        print(f"worker section: model {model}")
         asyncio.run(bench_worker(model, args.device, args.n))
         asyncio.run(bench_queue())
 
