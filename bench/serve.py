@@ -202,11 +202,12 @@ def main() -> None:
 
             model = str(build_tiny_model(Path(folder) / "tiny", seed=0))
         if args.shape == "llava-7b":
-            engine = bench_train.llava_7b(torch.device(args.device), args.layers)
+            engine = bench_train.llava_7b(torch.device(args.device), args.layers, torchvision=True)
         else:
             engine = Engine.load(model, device=args.device)
         name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"
-        print(f"model {engine.model_id} on {name}")
+        print(f"model {engine.model_id} on {name}, image processor "
+              f"{type(engine.backend.processor.image_processor).__name__}")
         bench_engine(engine, args.n)
         bench_swap(engine)
         del engine

@@ -23,6 +23,7 @@ the language model's MFU and peak memory.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import random
 import sys
@@ -79,10 +80,12 @@ def photo(rng: random.Random, subject: bool) -> bytes:
     return out.getvalue()
 
 
-def llava_7b(device: torch.device, layers: int | None = None) -> Engine:
+def llava_7b(device: torch.device, layers: int | None = None, torchvision: bool = False) -> Engine:
     """Random weights at LLaVA-1.5-7B's shapes, built on the device: CLIP ViT-L/14-336 + Llama-7B.
 
     `layers` cuts both towers to that many layers (every other shape stays): a smoke run on a CPU.
+    `torchvision`: preprocess photos with transformers' torchvision backend, on the device, as a real
+    checkpoint loads where torchvision is installed (else the PIL backend, on the CPU).
     """
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
@@ -100,7 +103,12 @@ def llava_7b(device: torch.device, layers: int | None = None) -> Engine:
                          image_token_index=tokenizer.convert_tokens_to_ids("<image>"))
     with torch.device(device):
         model = LlavaForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
-    backend = LlavaBackend.from_model(model, build_processor(tokenizer, 336, 14), "random/llava-1.5-7b-shape")
+    processor = build_processor(tokenizer, 336, 14)
+    if torchvision and importlib.util.find_spec("torchvision") is not None:
+        from transformers import CLIPImageProcessor
+
+        processor.image_processor = CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336})
+    backend = LlavaBackend.from_model(model, processor, "random/llava-1.5-7b-shape")
     return Engine(backend)
 
 
@@ -132,10 +140,11 @@ class Yo:
     def __init__(self, engine: Engine, request: TrainRequest, config: TrainConfig) -> None:
         self.device = engine.backend.device
         self.trainer = Trainer(engine, request, config, None, None)
+        reset_peak(self.device)
         start = time.perf_counter()
         plan = self.trainer.prepare()  # mining, vision features of every photo and mirror image, attribute QA
         sync(self.device)
-        self.prepare_seconds = time.perf_counter() - start
+        self.prepare_seconds, self.prepare_peak_mib = time.perf_counter() - start, peak_mib(self.device)
         self.inputs, self.output = self.trainer.initial_vectors()
         self.optimizer = self.trainer.optimizer(self.inputs, self.output)
         self.examples = plan.epoch(random.Random(1))
@@ -146,6 +155,7 @@ class Yo:
             self.counts.append((sum(len(r.branches) for r in rows),
                                 sum(len(r.prefix) + len(b.ids) for r in rows for b in r.branches),
                                 sum(len(r.prefix) + sum(len(b.ids) for b in r.branches) for r in rows)))
+        self.parts = sum(len(self.trainer.micro_batches(b)) for b in self.batches) / len(self.batches)
         self.next = 0
 
     @contextmanager
@@ -293,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{m.tokens_run / m.seconds:14.0f}{memory}")
     ratio = (ours.samples / ours.seconds) / (theirs.samples / theirs.seconds)
     print(f"speed-up, samples/s: {ratio:.1f}x (yo's one-off preparation: {ours.prepare_seconds:.1f} s)")
+    if device.type == "cuda":
+        print(f"yo's peak during preparation (mining, encoding, attribute QA): {yo.prepare_peak_mib:.0f} MiB; "
+              f"micro-batches per batch under step_memory_mb={config.step_memory_mb}: {yo.parts:.2f}")
     per_concept_yo = ours.prepare_seconds + PAPER_SAMPLES / (ours.samples / ours.seconds)
     per_concept_recipe = PAPER_SAMPLES / (theirs.samples / theirs.seconds)
     print(f"time per concept at the paper's data volume ({PAPER_SAMPLES} samples; per-epoch recognition checks "

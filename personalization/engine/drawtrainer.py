@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -123,6 +123,12 @@ class DrawingTrainer(Trainer):
                 asked = start.user(fill(DRAW_PROMPT, tuple(generation)))
             self._draw_ids[key] = list(asked.assistant(generation).ids) + [self.drawer.boi_id]
         return DrawRow(self._draw_ids[key], self.codes.get(example.image, example.flip))
+
+    def tokens_of(self, example: Any) -> tuple[int, int]:
+        if isinstance(example, Drawn):  # the prompt and the whole image run with gradients
+            row = self.draw_row(example)
+            return 0, len(row.ids) + len(row.codes)
+        return super().tokens_of(example)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         if isinstance(batch[0], Drawn):

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import random
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -157,6 +158,26 @@ def test_gradients_reach_every_concept_vector_and_the_loss_falls(engine: Engine,
     assert (inputs - start_inputs).abs().amax(dim=1).min() > 0  # the identifier and every latent moved
     assert not torch.equal(output, start_output)
     assert sum(losses[-3:]) < sum(losses[:3])
+
+
+def test_a_batch_over_the_memory_budget_runs_as_micro_batches_with_the_same_update(
+        engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    """Rows answered with equally many tokens: split or not, one step moves the vectors the same way."""
+    def one_step(step_memory_mb: int) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        config = replace(engine.config, step_memory_mb=step_memory_mb)
+        trainer = Trainer(engine, request(make_photo), config, None, None)
+        trainer.prepare()
+        question = data.check_questions(0).turns[0].question  # answered alike: as many answer tokens per row
+        batch = [Example(i, False, (data.Turn(question, "Yes."),), True) for i in range(trainer.n_positives)]
+        inputs, output = trainer.initial_vectors()
+        optimizer = torch.optim.SGD([inputs, output], lr=1.0)  # the update is the gradient itself
+        trainer.step(batch, inputs, output, optimizer)
+        return [len(part) for part in trainer.micro_batches(batch)], inputs.detach(), output.detach()
+
+    whole, split = one_step(4096), one_step(0)
+    assert whole[0] == [3] and split[0] == [1, 1, 1]
+    torch.testing.assert_close(split[1], whole[1], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(split[2], whole[2], rtol=1e-4, atol=1e-6)
 
 
 def test_a_warm_started_refresh_reaches_the_cold_start_accuracy_in_fewer_steps(

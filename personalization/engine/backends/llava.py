@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from typing import Any
 
 import torch
 from PIL import Image
@@ -40,6 +41,14 @@ def quantization_config(device: torch.device, keep: tuple[str, ...] = LLAVA_UNQU
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
                               llm_int8_skip_modules=list(keep))
 
+
+def runs_on_device(image_processor: Any) -> bool:
+    """Whether an image processor is transformers' torchvision backend, which takes a `device`."""
+    try:
+        from transformers.image_processing_backends import TorchvisionBackend
+    except ImportError:  # an older transformers: no such backend
+        return False
+    return isinstance(image_processor, TorchvisionBackend)
 
 class LlavaBackend(Backend):
     @classmethod
@@ -81,7 +90,11 @@ class LlavaBackend(Backend):
 
     @torch.no_grad()
     def encode_images(self, images: list[Image.Image]) -> ImageEncoding:
-        inputs = self.processor.image_processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
+        image_processor = self.processor.image_processor
+        # The torchvision backend (what AutoProcessor picks where torchvision is installed) resizes and
+        # normalises on the model's device: on a GPU, preprocessing on the CPU no longer sets the pace.
+        extra = {"device": self.device} if runs_on_device(image_processor) else {}
+        inputs = image_processor(images=[im.convert("RGB") for im in images], return_tensors="pt", **extra)
         pixels = inputs["pixel_values"].to(self.device, self.model.model.vision_tower.dtype)
         if "image_sizes" not in inputs:  # LLaVA-1.5: one fixed-size crop per image, all in one batch
             return self._encode(pixels, None)
