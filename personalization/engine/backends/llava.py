@@ -50,6 +50,7 @@ def runs_on_device(image_processor: Any) -> bool:
         return False
     return isinstance(image_processor, TorchvisionBackend)
 
+
 class LlavaBackend(Backend):
     @classmethod
     def load(cls, model_id: str, device: str | None = None, load_in_4bit: bool = False,
