@@ -209,7 +209,7 @@ def time_training(engine: Engine, seconds: float, device: torch.device) -> dict[
     rng = random.Random(0)
     positives = [bench_train.photo(rng, True) for _ in range(5)]
     negatives = [bench_train.photo(rng, False) for _ in range(60)]
-    config = TrainConfig(batch_size=4, drawing=DrawingConfig(lookalikes=0))
+    config = TrainConfig(batch_size=4, views=0, drawing=DrawingConfig(lookalikes=0))  # views: as bench/train.py
     request = TrainRequest(name="Bo", positives=positives, negatives=negatives, category="ball")
     trainer = DrawingTrainer(engine, request, config, None, None)
     start = time.perf_counter()

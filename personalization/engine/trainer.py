@@ -37,7 +37,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..protocol import CancelToken, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
-from . import data, negatives
+from . import augment, data, negatives
 from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, yes_probability
 from .concept import Concept
 from .gendata import DrawingConfig
@@ -67,6 +67,7 @@ class TrainConfig:
     qa_per_photo: int = 10  # attribute questions asked of the base model per positive photo
     qa_answer_tokens: int = 40
     flip: bool = True  # random horizontal flips of the positives (mirror images encoded once, up front)
+    views: int = 3  # extra crop-and-turn views of each positive photo (augment.py), encoded once, up front
     flip_negatives: bool = False  # doubles the negatives' vision cost and memory for little gain
     patience: int = 2  # stop after this many epochs in a row at perfect training recognition
     step_memory_mb: int = 4096  # estimated activations per forward/backward; bigger batches are split
@@ -127,14 +128,16 @@ class Trainer:
                                [open_photo(p) for p in request.negatives] + self.lookalikes(positives),
                                request.negatives_dir, config.hard_per_positive, config.easy_negatives, self.rng)
         self.check_cancel()
-        images = positives + found.hard + found.easy
-        n_negatives = len(images) - len(positives)
-        mirrored = [config.flip] * len(positives) + [config.flip and config.flip_negatives] * n_negatives
+        # The photos first (attribute QA asks about those), then their extra views, then the negatives.
+        subject = positives + augment.views(positives, config.views, self.rng)
+        images = subject + found.hard + found.easy
+        n_negatives = len(images) - len(subject)
+        mirrored = [config.flip] * len(subject) + [config.flip and config.flip_negatives] * n_negatives
         self.bank = ImageBank(self.engine, images, mirrored)
-        self.n_positives = len(positives)
+        self.n_photos, self.n_positives = len(positives), len(subject)
         self.check_cancel()
         qa = self.attribute_qa()
-        return data.Plan.balanced(len(positives), len(images) - len(positives), qa, config.positive_turns,
+        return data.Plan.balanced(len(subject), n_negatives, qa, config.positive_turns,
                                   config.negative_turns, config.flip, config.flip_negatives)
 
     def lookalikes(self, positives: list[Image.Image]) -> list[Image.Image]:
@@ -146,14 +149,14 @@ class Trainer:
         if not pairs:
             return []
         tokens, prompts = self.backend.tokens, []
-        for i in range(self.n_positives):
+        for i in range(self.n_photos):
             image = self.bank.get(i, False)
             for asked, _ in pairs:
                 ids = list(tokens.start(len(image)).user([asked]).assistant().ids)
                 prompts.append(Prompt(ids, image, [], {}))
         answers = self.engine.inference.generate(prompts, max_new_tokens=self.config.qa_answer_tokens)
         return [data.qa_turns(pairs, answers[i * len(pairs):(i + 1) * len(pairs)], self.request.category)
-                for i in range(self.n_positives)]
+                for i in range(self.n_photos)]
 
     # -- examples -> rows ---------------------------------------------------------------------
 

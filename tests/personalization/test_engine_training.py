@@ -168,7 +168,7 @@ def test_a_batch_over_the_memory_budget_runs_as_micro_batches_with_the_same_upda
         trainer = Trainer(engine, request(make_photo), config, None, None)
         trainer.prepare()
         question = data.check_questions(0).turns[0].question  # answered alike: as many answer tokens per row
-        batch = [Example(i, False, (data.Turn(question, "Yes."),), True) for i in range(trainer.n_positives)]
+        batch = [Example(i, False, (data.Turn(question, "Yes."),), True) for i in range(trainer.n_photos)]
         inputs, output = trainer.initial_vectors()
         optimizer = torch.optim.SGD([inputs, output], lr=1.0)  # the update is the gradient itself
         trainer.step(batch, inputs, output, optimizer)
