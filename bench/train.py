@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--layers", type=int, default=None, help="llava-7b with fewer layers (a CPU smoke run)")
     parser.add_argument("--negatives", type=int, default=250, help="negative photos (the paper: 150 hard + 100 easy)")
+    parser.add_argument("--step-memory-mb", type=int, default=TrainConfig.step_memory_mb,
+                        help="the trainer's activation budget per step (bigger: fewer micro-batches, more memory)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         engine = build(args.shape, device, Path(folder), args.layers)
     # No extra views: the recipe's side reads the request's photos by index (the speed per sample is the same).
-    config = TrainConfig(batch_size=args.batch_size, views=0)
+    config = TrainConfig(batch_size=args.batch_size, views=0, step_memory_mb=args.step_memory_mb)
     rng = random.Random(0)
     positives = [photo(rng, True) for _ in range(5)]
     negatives = [photo(rng, False) for _ in range(args.negatives)]
