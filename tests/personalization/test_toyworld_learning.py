@@ -64,8 +64,9 @@ def test_the_stand_in_answers_its_own_questions(toyworld_model: tuple[Path, dict
 
 
 def test_learned_concepts_recognise_held_out_photos_above_chance(report: dict[str, Any]) -> None:
-    # Measured 0.75 weighted (0.70-0.80 per concept); issue 10's target of 0.85 is not reached yet.
-    assert report["mean"]["weighted"] >= 0.6, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
+    # Measured this way for seeds 11-16: 0.84-0.96 weighted, mean 0.90 (3-concept worlds, seeds 1-6:
+    # 0.78-0.95); issue 10's 0.85 for every seed is not reached yet.
+    assert report["mean"]["weighted"] >= 0.7, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
 
 
 def test_the_same_concepts_with_random_vectors_are_at_chance(report: dict[str, Any]) -> None:
