@@ -107,7 +107,8 @@ def llava_7b(device: torch.device, layers: int | None = None, torchvision: bool 
     if torchvision and importlib.util.find_spec("torchvision") is not None:
         from transformers import CLIPImageProcessor
 
-        processor.image_processor = CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336})
+        processor.image_processor = CLIPImageProcessor(size={"shortest_edge": 336},
+                                                       crop_size={"height": 336, "width": 336})
     backend = LlavaBackend.from_model(model, processor, "random/llava-1.5-7b-shape")
     return Engine(backend)
 

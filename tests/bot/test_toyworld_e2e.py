@@ -37,8 +37,8 @@ def world(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def yo(tmp_path: Path, world: Path, toyworld_model: tuple[Path, dict[str, float]]) -> AsyncIterator[Assistant]:
-    settings = Settings(yo_data_dir=tmp_path / "data", yo_model=str(toyworld_model[0]), yo_device="cpu",  # type: ignore[call-arg]
-                        yo_negatives_dir=world / "pool", _env_file=None)
+    settings = Settings(yo_data_dir=tmp_path / "data", yo_model=str(toyworld_model[0]),  # type: ignore[call-arg]
+                        yo_device="cpu", yo_negatives_dir=world / "pool", _env_file=None)
     assistant = await build_assistant(settings)
     assistant.services.queue.poll_seconds = 0.05
     await assistant.start()
