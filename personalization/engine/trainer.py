@@ -95,6 +95,10 @@ class ImageBank:
     def get(self, index: int, flip: bool) -> torch.Tensor:
         return self.tokens.get((index, flip), self.tokens[(index, False)]).to(self.device, non_blocking=True)
 
+    def length(self, index: int) -> int:
+        """How many tokens a photo's image takes (no copy to the device)."""
+        return len(self.tokens[(index, False)])
+
 
 class Trainer:
     draws = False  # whether concepts get generation tokens too (drawtrainer.py)
@@ -113,6 +117,11 @@ class Trainer:
         self.forced: tuple[int, ...] = slot.latents[self.n_generation:] if self.draws else ()
         self._prompted: dict[int | None, Cursor] = {}
         self._turns: dict[tuple[str, data.Turn], tuple[list[int], int | None]] = {}
+        # What a token keeps for the backward pass, measured on LLaVA-7B in bf16, is a multiple of
+        # hidden size x layers bytes: ~50 for a live token (the MLP's three wide tensors, the norms'
+        # fp32 copies, attention), 4 for a cached one (its key and value, joined to the live ones).
+        text = self.backend.model.config.get_text_config()
+        self.memory_unit = text.hidden_size * text.num_hidden_layers
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -230,18 +239,13 @@ class Trainer:
 
     def micro_batches(self, batch: Batch) -> list[Batch]:
         """Consecutive runs of the batch whose estimated activations fit `step_memory_mb`."""
-        text = self.backend.model.config.get_text_config()
-        # Bytes kept for the backward pass per token and layer, measured on LLaVA-7B in bf16: a live
-        # token ~50 x hidden (the MLP's three wide tensors, the norms' fp32 copies, attention), a
-        # cached one 4 x hidden (its key and value, concatenated with the live ones).
-        scale = text.hidden_size * text.num_hidden_layers
         budget = self.config.step_memory_mb * 2**20
         parts: list[Batch] = [[]]
         frozen = live = 0  # the widest row of the current part: padding makes every row that wide
         for example in batch:
             f, l = self.tokens_of(example)
             frozen, live = max(frozen, f), max(live, l)
-            if parts[-1] and (len(parts[-1]) + 1) * scale * (4 * frozen + 50 * live) > budget:
+            if parts[-1] and (len(parts[-1]) + 1) * self.memory_unit * (4 * frozen + 50 * live) > budget:
                 parts.append([])
                 frozen, live = f, l
             parts[-1].append(example)
@@ -249,8 +253,7 @@ class Trainer:
 
     def tokens_of(self, example: Any) -> tuple[int, int]:
         """(cached, live) tokens of an example's row: what its share of a step's memory grows with."""
-        image = None if example.image is None else self.bank.tokens[(example.image, False)]
-        prompted = self.prompted(None if image is None else len(image))
+        prompted = self.prompted(None if example.image is None else self.bank.length(example.image))
         return len(prompted.ids), sum(len(self.turn_ids(prompted, t)[0]) for t in example.turns)
 
     def optimizer(self, inputs: torch.Tensor, output: torch.Tensor) -> torch.optim.Optimizer:
