@@ -6,9 +6,9 @@ from typing import AsyncIterator, Callable
 
 import pytest
 
-from bot.app import build_assistant
 from bot.assistant import Assistant, ButtonPress, Message, Photo
 from bot.settings import Settings
+from tests.bot.running import running
 from tests.fakes.chat import RecordingChannel
 from tests.fakes.models import FakeModelService
 
@@ -20,11 +20,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def assistant(settings: Settings) -> AsyncIterator[Assistant]:
-    assistant = await build_assistant(settings, FakeModelService())
-    assistant.services.queue.poll_seconds = 0.05
-    await assistant.start()
-    yield assistant
-    await assistant.close()
+    async with running(settings, FakeModelService()) as assistant:
+        yield assistant
 
 
 class Person:

@@ -10,10 +10,9 @@ from typing import AsyncIterator
 import pytest
 from PIL import Image
 
-from bot.app import build_assistant
 from bot.assistant import Assistant
-from bot.discord.outbound import EditGate
 from bot.settings import Settings
+from tests.bot.running import running
 from tests.fakes.discord_harness import connected
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 from tests.fakes.models import FakeDrawingService
@@ -25,17 +24,13 @@ SKY = (40, 90, 220)
 
 @pytest.fixture
 async def yo(settings: Settings) -> AsyncIterator[Assistant]:
-    assistant = await build_assistant(settings, FakeDrawingService())
-    assistant.services.queue.poll_seconds = 0.05
-    await assistant.start()
-    yield assistant
-    await assistant.close()
+    async with running(settings, FakeDrawingService()) as assistant:
+        yield assistant
 
 
 @pytest.fixture
 async def server(yo: Assistant) -> AsyncIterator[FakeDiscord]:
-    async with connected(yo) as (server, client):
-        client.gate = EditGate(interval=0.05)  # Discord's pace, faster
+    async with connected(yo, edit_interval=0.05) as (server, _):
         yield server
 
 

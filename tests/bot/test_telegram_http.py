@@ -10,10 +10,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app import build_assistant
 from bot.assistant import Assistant
 from bot.telegram import build_application, serving
 from bot.telegram.webhook import webhook_secret
+from tests.bot.running import running
 from tests.fakes.models import FakeModelService
 from tests.fakes.photos import photo
 from tests.fakes.telegram_api import FakeBotAPI, FakeBotAPIServer
@@ -31,11 +31,8 @@ def free_port() -> int:
 
 @pytest.fixture
 async def assistant(tmp_path: Path) -> AsyncIterator[Assistant]:
-    assistant = await build_assistant(telegram_settings(tmp_path / "data"), FakeModelService())
-    assistant.services.queue.poll_seconds = 0.05
-    await assistant.start()
-    yield assistant
-    await assistant.close()
+    async with running(telegram_settings(tmp_path / "data"), FakeModelService()) as assistant:
+        yield assistant
 
 
 async def test_polling_over_http(tmp_path: Path, assistant: Assistant) -> None:

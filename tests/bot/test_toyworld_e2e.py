@@ -16,11 +16,10 @@ from typing import AsyncIterator
 
 import pytest
 
-from bot.app import build_assistant
 from bot.assistant import Assistant
-from bot.discord.outbound import EditGate
 from bot.settings import Settings
 from personalization.toyworld.benchmark import write_benchmark
+from tests.bot.running import running
 from tests.fakes.discord_harness import connected
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 
@@ -39,17 +38,13 @@ def world(tmp_path: Path) -> Path:
 async def yo(tmp_path: Path, world: Path, toyworld_model: tuple[Path, dict[str, float]]) -> AsyncIterator[Assistant]:
     settings = Settings(yo_data_dir=tmp_path / "data", yo_model=str(toyworld_model[0]),  # type: ignore[call-arg]
                         yo_device="cpu", yo_negatives_dir=world / "pool", _env_file=None)
-    assistant = await build_assistant(settings)
-    assistant.services.queue.poll_seconds = 0.05
-    await assistant.start()
-    yield assistant
-    await assistant.close()
+    async with running(settings) as assistant:  # the model settings name: a real worker process
+        yield assistant
 
 
 @pytest.fixture
 async def server(yo: Assistant) -> AsyncIterator[FakeDiscord]:
-    async with connected(yo) as (server, client):
-        client.gate = EditGate(interval=0.05)
+    async with connected(yo, edit_interval=0.05) as (server, _):
         yield server
 
 

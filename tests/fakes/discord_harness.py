@@ -9,19 +9,25 @@ from typing import AsyncIterator, Awaitable, Callable
 from bot.assistant.messages import ButtonPress, Channel, Message, Reply
 from bot.discord.app import build_client
 from bot.discord.client import AssistantLike, YoClient
+from bot.discord.outbound import EditGate
 from bot.settings import Settings
 from tests.fakes.discord_server import TOKEN, FakeDiscord
 
 
 @asynccontextmanager
 async def connected(assistant: AssistantLike, *, message_content: bool = False, gateway_from_api: bool = False,
-                    server: FakeDiscord | None = None) -> AsyncIterator[tuple[FakeDiscord, YoClient]]:
-    """A fake Discord and Yo's client logged in to it, READY, with the server in its cache."""
+                    server: FakeDiscord | None = None,
+                    edit_interval: float | None = None) -> AsyncIterator[tuple[FakeDiscord, YoClient]]:
+    """A fake Discord and Yo's client logged in to it, READY, with the server in its cache.
+
+    `edit_interval`: the seconds between edits of one message (Discord's pace, made faster)."""
     server = await (server or FakeDiscord()).start()
     settings = Settings(_env_file=None, discord_bot_token=TOKEN, discord_api_url=server.api_url,  # type: ignore[call-arg]
                         discord_gateway_url="" if gateway_from_api else server.gateway_url,
                         discord_message_content=message_content)
     client = build_client(settings, assistant, guild_ready_timeout=0.01)
+    if edit_interval is not None:
+        client.gate = EditGate(interval=edit_interval)
     task = asyncio.create_task(client.start(settings.discord_bot_token))
     try:
         ready = asyncio.create_task(client.wait_until_ready())
