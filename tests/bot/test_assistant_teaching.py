@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bot.app import build_assistant
 from bot.assistant import Assistant
-from tests.bot.conftest import wait_for
+from tests.bot.conftest import Person, wait_for
+from tests.fakes.models import FakeModelService
 from tests.fakes.photos import photo
 
 ORANGE = (220, 120, 30)
@@ -50,11 +52,7 @@ async def test_cancel_leaves_nothing_of_a_new_concept(assistant, person) -> None
     assert not list((assistant.services.settings.yo_data_dir / "photos").rglob("*.*"))
 
 
-async def test_teaching_survives_a_restart(settings, person) -> None:
-    from bot.app import build_assistant
-    from tests.bot.conftest import Person
-    from tests.fakes.models import FakeModelService
-
+async def test_teaching_survives_a_restart(settings) -> None:
     first = await build_assistant(settings, FakeModelService())
     ana = Person(first, "ana")
     await ana.says("/teach Bo")
@@ -106,11 +104,7 @@ async def test_teaching_in_a_group_sends_a_private_link(assistant, person) -> No
     assert "Send me 3–10 photos of Bo" in private.channel.last.text
 
 
-async def test_stop_cancels_a_running_training(settings, person) -> None:
-    from bot.app import build_assistant
-    from tests.bot.conftest import Person
-    from tests.fakes.models import FakeModelService
-
+async def test_stop_cancels_a_running_training(settings) -> None:
     slow = FakeModelService(train_steps=200, step_seconds=0.05)
     assistant = await build_assistant(settings, slow)
     assistant.services.queue.poll_seconds = 0.05
@@ -129,10 +123,6 @@ async def test_stop_cancels_a_running_training(settings, person) -> None:
 
 
 async def test_a_description_answers_before_training_ends_and_can_be_corrected(settings) -> None:
-    from bot.app import build_assistant
-    from tests.bot.conftest import Person
-    from tests.fakes.models import FakeModelService
-
     models = FakeModelService(train_steps=100, step_seconds=0.05)
     assistant = await build_assistant(settings, models)
     assistant.services.queue.poll_seconds = 0.05
