@@ -136,6 +136,12 @@ def yes_probability(backend: Backend, packed: Packed, hidden: torch.Tensor) -> t
     return pair.softmax(-1)[:, 0]
 
 
+def pooled(p_yes: torch.Tensor, n: int) -> torch.Tensor:
+    """One P(yes) per run of `n` consecutive branches (one photo asked `n` ways): their mean log-odds."""
+    log_odds = p_yes.double().clamp(1e-12, 1 - 1e-12).logit().view(-1, n).mean(1)
+    return log_odds.sigmoid().to(p_yes.dtype)
+
+
 def answer_logprobs(backend: Backend, packed: Packed, hidden: torch.Tensor) -> torch.Tensor:
     """Sum of the answer tokens' log-probabilities, per branch (in `reads` order)."""
     where = packed.targets != IGNORE

@@ -75,9 +75,9 @@ def recognition(image: int, present: bool, n_turns: int, rng: random.Random, fli
     return Example(image, flip, tuple(Turn(q, rng.choice(answers)) for q in questions), present)
 
 
-def check_questions(image: int, n: int = 1) -> Example:
-    """The fixed question the recogniser asks, for measuring recognition on training photos."""
-    return Example(image, False, tuple(Turn(q, "") for q in phrasings.RECOGNITION_QUESTIONS[:n]), None)
+def check_questions(image: int) -> Example:
+    """The fixed questions the recogniser asks, for measuring recognition on training photos."""
+    return Example(image, False, tuple(Turn(q, "") for q in phrasings.RECOGNITION_ASKED), None)
 
 
 # -- attribute QA -------------------------------------------------------------------------------

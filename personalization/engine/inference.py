@@ -18,12 +18,11 @@ from PIL import Image
 from ..protocol import ConceptRef, Recognition, Segments
 from . import phrasings
 from .backends.base import Backend
-from .batch import Branch, Row, answer_logprobs, hidden_states, pack, yes_probability
+from .batch import Branch, Row, answer_logprobs, hidden_states, pack, pooled, yes_probability
 from .concept import Concept
 from .prompts import Cursor, Piece, concept_prompt, fill, join_turn, merge
 
 Vectors = tuple[torch.Tensor, torch.Tensor]
-RECOGNITION_QUESTION = phrasings.RECOGNITION_QUESTIONS[0]
 
 
 def open_photo(data: bytes) -> Image.Image:
@@ -125,7 +124,7 @@ class Inference:
 
     @torch.no_grad()
     def recognise_batch(self, requests: Sequence[tuple[bytes, Sequence[ConceptRef]]]) -> list[list[Recognition]]:
-        tokens = self.backend.tokens
+        tokens, asked = self.backend.tokens, phrasings.RECOGNITION_ASKED
         images = self.image_tokens([photo for photo, _ in requests])
         rows: list[Row] = []
         vectors: list[list[Vectors | None]] = []
@@ -134,17 +133,19 @@ class Inference:
             if not subjects:
                 continue
             start = tokens.start(len(image))
-            branches = [Branch(self.recognition_question(start, s)) for s in subjects]
+            # each concept asked every one of the recogniser's phrasings: one P(yes) from their mean log-odds
+            branches = [Branch(self.recognition_question(start, s, q)) for s in subjects for q in asked]
             rows.append(Row(list(start.ids), image, branches))
             vectors.append([s.vectors for s in subjects])
-        probabilities = iter(self.yes_probabilities(rows, vectors).tolist())
+        probabilities = iter(pooled(self.yes_probabilities(rows, vectors), len(asked)).tolist())
         return [[Recognition(present=p >= 0.5, probability=p) for p in (next(probabilities) for _ in concepts)]
                 for _, concepts in requests]
 
-    def recognition_question(self, start: Cursor, subject: Subject) -> list[int]:
+    def recognition_question(self, start: Cursor, subject: Subject,
+                             question: str = phrasings.RECOGNITION_ASKED[0]) -> list[int]:
         """"<bo> is <t0>...<t15>. Is <bo> in this photo? ASSISTANT:" after the image; the same for every
         photo and every concept in the same slot, so tokenized once."""
-        pieces = tuple(join_turn([subject.prompt], fill(RECOGNITION_QUESTION, subject.who)))
+        pieces = tuple(join_turn([subject.prompt], fill(question, subject.who)))
         key = (start.text, pieces + (subject.answering,))
         if key not in self._questions:
             if len(self._questions) > 4096:

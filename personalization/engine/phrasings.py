@@ -45,6 +45,13 @@ RECOGNITION_QUESTIONS: tuple[str, ...] = (
     "Is {sks} here?",
 )
 
+# The recogniser (and the trainer's check of the training photos) asks a photo these questions and
+# averages their log-odds, so that no one phrasing's quirks decide: on the toy-world stand-in,
+# weighted recognition over six seeds went from 0.881 (the first alone) to 0.919. They share the
+# photo's prefix in one row, so four cost little more than one (a few dozen tokens each beside
+# hundreds of image tokens).
+RECOGNITION_ASKED: tuple[str, ...] = RECOGNITION_QUESTIONS[:4]
+
 YES_ANSWERS: tuple[str, ...] = (
     "Yes, {sks} is in this photo.",
     "Yes, I can see {sks} in this image.",

@@ -37,8 +37,8 @@ import torch
 from PIL import Image, ImageOps
 
 from ..protocol import CancelToken, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
-from . import augment, data, negatives
-from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, yes_probability
+from . import augment, data, negatives, phrasings
+from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, pooled, yes_probability
 from .concept import Concept
 from .gendata import DrawingConfig
 from .inference import Prompt, open_photo
@@ -212,7 +212,8 @@ class Trainer:
             indices = range(start, min(n_images, start + self.config.batch_size))
             with self.backend.slots.bind(*self.bound(inputs, output, len(indices))), self.backend.autocast():
                 packed, hidden = self.forward_rows([data.check_questions(i) for i in indices])
-                p_yes = yes_probability(self.backend, packed, hidden).float().cpu()
+                asked = len(phrasings.RECOGNITION_ASKED)
+                p_yes = pooled(yes_probability(self.backend, packed, hidden).float(), asked).cpu()
             for i, p in zip(indices, p_yes.tolist()):
                 present = i < self.n_positives
                 p_right = p if present else 1.0 - p

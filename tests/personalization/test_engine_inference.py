@@ -12,7 +12,8 @@ from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 from personalization.engine import Concept, ConceptMismatch, Engine
 from personalization.engine.batch import Branch, Row, hidden_states, pack, yes_probability
-from personalization.engine.inference import RECOGNITION_QUESTION, Inference, Prompt, open_photo
+from personalization.engine.inference import Inference, Prompt, open_photo
+from personalization.engine.phrasings import RECOGNITION_ASKED
 from personalization.engine.prompts import fill, join_turn
 from personalization.protocol import ConceptRef
 
@@ -181,7 +182,8 @@ def test_answer_and_describe_run_end_to_end(engine: Engine, make_photo: Callable
 
 def test_concept_vectors_enter_exactly_where_their_tokens_are(engine: Engine, tiny_model: Path,
                                                               make_photo: Callable[..., bytes]) -> None:
-    """P(yes) with a concept = the reference model run on hand-built embeddings."""
+    """P(yes) with a concept = the reference model run on hand-built embeddings, once per phrasing
+    the recogniser asks, their log-odds averaged."""
     reference = LlavaForConditionalGeneration.from_pretrained(tiny_model).eval()
     ref = random_concept(engine, "Bo", 11, scale=0.05)
     concept = engine.load_concept(ref.tokens or b"")
@@ -191,23 +193,20 @@ def test_concept_vectors_enter_exactly_where_their_tokens_are(engine: Engine, ti
     tokens, slots = engine.backend.tokens, engine.backend.slots
     image = engine.inference.image_tokens([data])[0]
     subject = engine.inference.subjects([ref])[0]
-
-    ids = list(tokens.start(len(image)).user(join_turn([subject.prompt], fill(RECOGNITION_QUESTION, subject.who)))
-               .ask().ids)
     table = reference.get_input_embeddings().weight
-    rows = []
-    for i in ids:
-        if slots.is_slot_token(i):
-            rows.append(concept.inputs[i - slots.first_id])
-        else:
-            rows.append(table[i])
-    embeds = torch.stack(rows)[None]
-    embeds[0, torch.tensor(ids) == tokens.image_token_id] = image
-    with torch.no_grad():
-        hidden = reference.model.language_model(inputs_embeds=embeds).last_hidden_state[0, -1]
-        logits = reference.lm_head(hidden)
-    pair = logits[[tokens.yes_id, tokens.no_id]].softmax(-1)
-    assert float(pair[0]) == pytest.approx(expected_p, abs=1e-5)
+    log_odds = []
+    for question in RECOGNITION_ASKED:
+        ids = list(tokens.start(len(image)).user(join_turn([subject.prompt], fill(question, subject.who))).ask().ids)
+        rows = [concept.inputs[i - slots.first_id] if slots.is_slot_token(i) else table[i] for i in ids]
+        embeds = torch.stack(rows)[None]
+        embeds[0, torch.tensor(ids) == tokens.image_token_id] = image
+        with torch.no_grad():
+            hidden = reference.model.language_model(inputs_embeds=embeds).last_hidden_state[0, -1]
+            logits = reference.lm_head(hidden)
+        yes, no = logits[[tokens.yes_id, tokens.no_id]].double()
+        log_odds.append(float(yes - no))  # log(p / (1 - p)) of a two-way softmax
+    assert len(set(round(x, 4) for x in log_odds)) == len(RECOGNITION_ASKED)  # the phrasings do differ
+    assert torch.sigmoid(torch.tensor(sum(log_odds) / len(log_odds))).item() == pytest.approx(expected_p, abs=1e-5)
 
 
 def test_loading_errors_are_clear(tmp_path: Path) -> None:
