@@ -4,6 +4,7 @@
     DATASET_DIR/test/<name>/*.png     held-out photos
     DATASET_DIR/pool/**.png           optional everyday photos to mine hard negatives from
     DATASET_DIR/categories.json       optional {"<name>": "dog", ...}
+    DATASET_DIR/descriptions.json     optional {"<name>": "a small tan corgi with a red collar", ...}
     DATASET_DIR/qa.json               optional two-choice questions:
         {"<name>": [{"question": "What color is <sks>?", "options": ["red", "blue"], "answer": 0,
                      "image": "test/<name>/1.png"}, ...]}
@@ -14,7 +15,10 @@ Each concept is trained on its train photos (the other concepts' train photos ar
 negatives, plus the pool); then "Is <sks> in this photo?" is asked of every test photo of
 every concept: positive accuracy on its own photos, negative accuracy on the others',
 weighted = their mean. `--random-vectors` also scores each concept with its vectors
-replaced by random ones of the same scale: the chance baseline of the same pipeline.
+replaced by random ones of the same scale: the chance baseline of the same pipeline. Where
+the dataset carries descriptions, each concept is also asked about with its written
+description in place of its tokens ("<sks> is a small tan corgi ..."): the papers'
+"LLaVA + human-written description" baseline, and what the model can tell apart from words.
 
 With a model that draws (Janus-Pro) and `--clip MODEL` (a CLIPModel id or folder), each
 concept also draws `--images` pictures of "A photo of <sks>." and gets CLIP-I: the cosine of
@@ -49,6 +53,7 @@ class Dataset:
     test: dict[str, list[Path]]
     categories: dict[str, str] = field(default_factory=dict)
     qa: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, root: Path) -> "Dataset":
@@ -63,7 +68,8 @@ class Dataset:
             path = root / name
             return json.loads(path.read_text()) if path.exists() else {}
 
-        return cls(root, photos("train"), photos("test"), optional("categories.json"), optional("qa.json"))
+        return cls(root, photos("train"), photos("test"), optional("categories.json"), optional("qa.json"),
+                   optional("descriptions.json"))
 
 
 def randomised(tokens: bytes, seed: int) -> bytes:
@@ -164,8 +170,10 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
         baseline = {n: ConceptRef(name=n, tokens=randomised(r.tokens or b"", seed)) for n, r in refs.items()}
         chance = [recognition(engine, dataset, baseline)]
         chance += [clip_i(engine, dataset, baseline, scorer, images, seed)] if scorer is not None else []
-        measured += [{n: {f"random_{k}": v for k, v in m.items() if not k.startswith("n_")} for n, m in c.items()}
-                     for c in chance]
+        measured += [prefixed("random_", c) for c in chance]
+    if dataset.descriptions and refs.keys() <= dataset.descriptions.keys():
+        described = {n: ConceptRef(name=n, description=dataset.descriptions[n]) for n in refs}
+        measured.append(prefixed("description_", recognition(engine, dataset, described)))
     for metrics in measured:
         for name, values in metrics.items():
             report["concepts"][name].update(values)
@@ -176,9 +184,15 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
     return report
 
 
+def prefixed(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """A baseline's metrics under their own names ("random_weighted"), without the counts."""
+    return {n: {prefix + k: v for k, v in m.items() if not k.startswith("n_")} for n, m in metrics.items()}
+
+
 def table(report: dict[str, Any]) -> str:
     columns = [c for c in ("positive", "negative", "weighted", "visual_qa", "text_qa", "random_weighted",
-                           "clip_i", "random_clip_i", "train_accuracy") if c in report["mean"]]
+                           "description_weighted", "clip_i", "random_clip_i", "train_accuracy")
+               if c in report["mean"]]
     rows = [["concept", *columns]]
     for name, values in [*report["concepts"].items(), ("mean", report["mean"])]:
         rows.append([name, *(f"{values[c]:.3f}" if c in values else "-" for c in columns)])

@@ -6,6 +6,7 @@
                                  (YO_NEGATIVES_DIR); never a photo of a concept itself
     DIR/concepts.json            each concept's attributes and description
     DIR/categories.json          each concept's category ("toy"), which `yo eval` hands to training
+    DIR/descriptions.json        each concept's description alone (`yo eval`'s written-description baseline)
     DIR/qa.json                  text-only two-choice questions about each concept (`yo eval`'s form)
 
 The concepts are one subject and look-alikes of it, each differing from it in one
@@ -84,6 +85,8 @@ def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int 
         {name: {**s.attributes(), "category": KIND, "description": s.description()} for name, s in concepts.items()},
         indent=2) + "\n")
     (out_dir / "categories.json").write_text(json.dumps({name: KIND for name in concepts}, indent=2) + "\n")
+    (out_dir / "descriptions.json").write_text(json.dumps(  # `yo eval`'s written-description baseline
+        {name: s.description() for name, s in concepts.items()}, indent=2) + "\n")
     qa_rng = random.Random(f"toyworld-benchmark:{seed}:qa")
     (out_dir / "qa.json").write_text(json.dumps(
         {name: concept_qa(s, "<sks>", qa_rng) for name, s in concepts.items()}, indent=2) + "\n")

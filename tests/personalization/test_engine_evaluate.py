@@ -27,6 +27,7 @@ def make_dataset(root: Path, make_photo: Callable[..., bytes]) -> Path:
         {"question": "What color is <sks>?", "options": ["red", "green"], "answer": 0},
         {"question": "Is <sks> round?", "options": ["Yes", "No"], "answer": 0, "image": "test/bo/0.png"}]}))
     (root / "categories.json").write_text(json.dumps({"bo": "ball", "kiwi": "box"}))
+    (root / "descriptions.json").write_text(json.dumps({"bo": "a red ball", "kiwi": "a green box"}))
     return root
 
 
@@ -37,7 +38,7 @@ def test_evaluate_reports_recognition_and_qa(engine: Engine, make_photo: Callabl
     bo = report["concepts"]["bo"]
     assert bo["n_positive"] == 2 and bo["n_negative"] == 2  # every test photo, own and other
     assert bo["weighted"] == pytest.approx((bo["positive"] + bo["negative"]) / 2)
-    assert {"visual_qa", "text_qa", "random_weighted", "train_accuracy"} <= set(bo)
+    assert {"visual_qa", "text_qa", "random_weighted", "description_weighted", "train_accuracy"} <= set(bo)
     assert "visual_qa" not in report["concepts"]["kiwi"]
     assert set(report["mean"]) >= {"positive", "negative", "weighted"}
     table = evaluate.table(report)
