@@ -12,8 +12,9 @@ trained with the engine's own trainer three times, each setting adding one part:
 
 and scored on the held-out photos of every concept (positive / negative / weighted, as the
 papers do), next to the same concepts with random vectors (chance) and with their written
-descriptions in place of the tokens (no training: what the stand-in tells apart from words). The paper's figures on
-LLaVA-1.5-13B, for comparison: 0.707, 0.754, 0.914 weighted; the base model 0.500.
+descriptions in place of the tokens (no training: what the stand-in tells apart from words).
+The paper's figures on LLaVA-1.5-13B, for comparison: 0.707, 0.754, 0.914 weighted; the base
+model 0.500.
 """
 
 from __future__ import annotations

@@ -208,11 +208,11 @@ class Trainer:
         """(weighted accuracy, mean log-probability of the right answer) on the training photos."""
         correct: dict[bool, list[bool]] = {True: [], False: []}
         log_p: list[float] = []
+        asked = len(phrasings.RECOGNITION_ASKED)  # questions per photo, as the recogniser asks them
         for start in range(0, n_images, self.config.batch_size):
             indices = range(start, min(n_images, start + self.config.batch_size))
             with self.backend.slots.bind(*self.bound(inputs, output, len(indices))), self.backend.autocast():
                 packed, hidden = self.forward_rows([data.check_questions(i) for i in indices])
-                asked = len(phrasings.RECOGNITION_ASKED)
                 p_yes = pooled(yes_probability(self.backend, packed, hidden).float(), asked).cpu()
             for i, p in zip(indices, p_yes.tolist()):
                 present = i < self.n_positives
