@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.bot.conftest import wait_for
+from tests.bot.running import running
 from tests.fakes.photos import BAD_NAMES, bad_inputs, photo
 
 ORANGE, BLUE, GREEN = (220, 120, 30), (20, 20, 220), (20, 200, 40)
@@ -171,13 +172,10 @@ async def test_enough_corrections_queue_a_warm_started_refresh(assistant, person
 
 
 async def test_before_training_ends_a_quick_look_answers(settings) -> None:
-    from bot.app import build_assistant
     from tests.bot.conftest import Person
     from tests.fakes.models import FakeModelService
 
-    assistant = await build_assistant(settings, FakeModelService(train_steps=200, step_seconds=0.05))
-    await assistant.start()
-    try:
+    async with running(settings, FakeModelService(train_steps=200, step_seconds=0.05)) as assistant:
         ana = Person(assistant, "ana")
         await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
         await ana.says("is Bo in this?", photo(ORANGE, seed=50))
@@ -185,8 +183,6 @@ async def test_before_training_ends_a_quick_look_answers(settings) -> None:
         assert "quick look: I'm still learning Bo" in ana.channel.last.text
         await ana.says("", photo(BLUE, seed=51))
         assert ana.channel.last.text == "I don't see any of Bo here."
-    finally:
-        await assistant.close()
 
 
 async def test_who_is_in_this_asks_the_model_only_about_likely_concepts(assistant, person) -> None:
@@ -228,14 +224,10 @@ async def test_forget_me_removes_every_row_and_file_of_the_user_only(assistant, 
 
 
 async def test_draw_with_count_seed_and_progress(settings) -> None:
-    from bot.app import build_assistant
     from tests.bot.conftest import Person
     from tests.fakes.models import FakeDrawingService
 
-    assistant = await build_assistant(settings, FakeDrawingService())
-    assistant.services.queue.poll_seconds = 0.05
-    await assistant.start()
-    try:
+    async with running(settings, FakeDrawingService()) as assistant:
         ana = await taught(lambda user: Person(assistant, user))
         channel = await ana.says("/draw 2 pictures of Bo and Mắm on a beach seed 7")
         progress = next(m for m in channel.sent if m.reply.text.startswith("Drawing 2 pictures"))
@@ -243,8 +235,6 @@ async def test_draw_with_count_seed_and_progress(settings) -> None:
         assert len(channel.last.images) == 2
         kind, (segments, names, n, seed) = assistant.services.models.calls[-1]
         assert kind == "draw" and segments == [0, " and Mắm on a beach"] and names == ["Bo"] and (n, seed) == (2, 7)
-    finally:
-        await assistant.close()
 
 
 async def test_draw_on_a_model_that_cannot_draw_says_so(assistant, person) -> None:

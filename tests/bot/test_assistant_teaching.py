@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.app import build_assistant
 from bot.assistant import Assistant
 from tests.bot.conftest import Person, wait_for
+from tests.bot.running import running
 from tests.fakes.models import FakeModelService
 from tests.fakes.photos import photo
 
@@ -59,17 +60,12 @@ async def test_teaching_survives_a_restart(settings) -> None:
     await ana.says("", photo(ORANGE, seed=1), photo(ORANGE, seed=2))
     await first.close()
 
-    second = await build_assistant(settings, FakeModelService())
-    second.services.queue.poll_seconds = 0.05
-    await second.start()
-    try:
+    async with running(settings, FakeModelService()) as second:
         ana = Person(second, "ana")
         await ana.says("", photo(ORANGE, seed=3))
         assert "Got 1 photo of Bo (3 in all)" in ana.channel.last.text
         await ana.says("/done")
         await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
-    finally:
-        await second.close()
 
 
 async def test_same_name_twice_offers_to_add_photos(assistant, person) -> None:
@@ -106,10 +102,7 @@ async def test_teaching_in_a_group_sends_a_private_link(assistant, person) -> No
 
 async def test_stop_cancels_a_running_training(settings) -> None:
     slow = FakeModelService(train_steps=200, step_seconds=0.05)
-    assistant = await build_assistant(settings, slow)
-    assistant.services.queue.poll_seconds = 0.05
-    await assistant.start()
-    try:
+    async with running(settings, slow) as assistant:
         ana = Person(assistant, "ana")
         await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
         await wait_for(lambda: any("%" in m.current.text for m in ana.channel.sent))
@@ -118,16 +111,11 @@ async def test_stop_cancels_a_running_training(settings) -> None:
         user = await assistant.store.get_or_create_user("test", "ana")
         [concept] = await assistant.store.list_concepts(user.id)
         assert concept.status == "collecting" and concept.tokens_file is None
-    finally:
-        await assistant.close()
 
 
 async def test_a_description_answers_before_training_ends_and_can_be_corrected(settings) -> None:
     models = FakeModelService(train_steps=100, step_seconds=0.05)
-    assistant = await build_assistant(settings, models)
-    assistant.services.queue.poll_seconds = 0.05
-    await assistant.start()
-    try:
+    async with running(settings, models) as assistant:
         ana = Person(assistant, "ana")
         await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
         assert any("here's what I see: “a subject of one colour”" in t for t in ana.channel.texts)
@@ -141,8 +129,6 @@ async def test_a_description_answers_before_training_ends_and_can_be_corrected(s
         assert "(fake answer to: what colour is Bo?)" in ana.channel.last.text
         ref = await assistant.services.concept_ref(bo)
         assert ref.tokens is None and ref.description == "a small tan corgi with a red collar"
-    finally:
-        await assistant.close()
 
 
 async def test_the_same_photo_twice_is_kept_once_and_said_so(assistant, person) -> None:
