@@ -141,6 +141,8 @@ class TrainingQueue:
                     await self._requeue_expired()
                     job = await self.store.lease_next_job(self.worker_id, self.lease_seconds)
                 except Exception:  # a locked or broken database must not kill the runner
+                    if self._task is not None and self._task.cancelling():
+                        raise asyncio.CancelledError from None  # ...but stop() must
                     log.exception("could not lease a training job")
                     job = None
                 if job is None:

@@ -10,6 +10,7 @@ apart by SQLite itself: writes start with BEGIN IMMEDIATE and wait up to the bus
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from .migrations import MIGRATIONS
 
 Params = Sequence[Any] | Mapping[str, Any]
 BUSY_TIMEOUT_MS = 10_000
+log = logging.getLogger(__name__)
 
 
 def split_statements(script: str) -> Iterator[str]:
@@ -60,6 +62,21 @@ async def insert(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> i
         if cursor.lastrowid is None:
             raise StoreError("insert returned no row id")
         return cursor.lastrowid
+
+
+async def _roll_back(conn: aiosqlite.Connection) -> None:
+    """ROLLBACK whatever is still open, while an exception is on its way out.
+
+    A failure here is logged, never raised: it would replace the exception being handled. That
+    happens when a task is cancelled while its COMMIT waits in aiosqlite's thread: the COMMIT
+    still runs, so the ROLLBACK queued behind it finds no transaction. Raising that error would
+    turn the CancelledError into an ordinary one, and a loop that survives ordinary errors (the
+    training queue's) would then never stop."""
+    try:
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
+    except Exception:
+        log.warning("ROLLBACK failed", exc_info=True)
 
 
 class Database:
@@ -132,14 +149,12 @@ class Database:
         try:
             yield conn
         except BaseException:
-            if conn.in_transaction:
-                await conn.execute("ROLLBACK")
+            await _roll_back(conn)
             raise
         try:
             await conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                await conn.execute("ROLLBACK")
+            await _roll_back(conn)
             raise
 
     @asynccontextmanager

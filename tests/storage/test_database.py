@@ -85,3 +85,33 @@ async def test_the_lock_is_not_re_entrant(store: Store) -> None:
         with pytest.raises(RuntimeError, match="re-entrant"):
             async with store.db.exclusive():
                 pass
+
+
+SLOW_QUERY = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+              "SELECT COUNT(*) FROM n")
+
+
+async def test_cancelling_a_transaction_while_its_commit_waits_stays_a_cancellation(store: Store) -> None:
+    """The CI hang of session 4: the training queue's runner was cancelled while its lease's COMMIT
+    waited in aiosqlite's thread; the ROLLBACK queued behind that COMMIT failed, its error replaced
+    the CancelledError, and the runner (which survives ordinary errors) never stopped."""
+    entered = asyncio.Event()
+
+    async def write() -> None:
+        async with store.db.transaction() as conn:
+            await conn.execute("INSERT INTO users (platform, platform_user_id, created_at) VALUES ('test', 'x', 0)")
+            # Keep aiosqlite's one thread busy so the COMMIT below waits in its queue.
+            slow = asyncio.ensure_future(conn.execute(SLOW_QUERY))
+            await asyncio.sleep(0.01)
+            entered.set()
+        await slow
+
+    task = asyncio.create_task(write())
+    await entered.wait()
+    await asyncio.sleep(0.02)  # now awaiting COMMIT behind the slow query
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The connection is usable afterwards, and the COMMIT that did run kept the row.
+    assert not store.db.connection.in_transaction
+    assert await store.db.fetch_one("SELECT COUNT(*) AS n FROM users WHERE platform_user_id = 'x'") == {"n": 1}
