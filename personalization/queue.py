@@ -73,6 +73,10 @@ class TrainingQueue:
         self._wake = asyncio.Event()
         self._running: dict[int, _Running] = {}
         self._task: asyncio.Task[None] | None = None
+        # Set by stop() before it cancels the runner. The runner checks it too, because a
+        # cancellation can be swallowed on its way out (Python 3.11's wait_for returns the result
+        # of a wait that finished as it was cancelled), and stop() must never wait forever.
+        self._stopping = False
 
     @property
     def concurrency(self) -> int:
@@ -94,12 +98,14 @@ class TrainingQueue:
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
             self._task = None
+            self._stopping = False
 
     async def submit(self, concept: Concept, *, notify_platform: str | None = None,
                      notify_chat_id: str | None = None, warm_start: bool = False) -> Job:
@@ -133,7 +139,7 @@ class TrainingQueue:
     async def _run_forever(self) -> None:
         tasks: set[asyncio.Task[None]] = set()
         try:
-            while True:
+            while not self._stopping:
                 if len(tasks) >= self.concurrency:
                     await asyncio.wait(tasks, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -141,8 +147,6 @@ class TrainingQueue:
                     await self._requeue_expired()
                     job = await self.store.lease_next_job(self.worker_id, self.lease_seconds)
                 except Exception:  # a locked or broken database must not kill the runner
-                    if self._task is not None and self._task.cancelling():
-                        raise asyncio.CancelledError from None  # ...but stop() must
                     log.exception("could not lease a training job")
                     job = None
                 if job is None:

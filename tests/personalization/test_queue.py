@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from personalization.protocol import ModelUnavailable, TrainRequest
 from personalization.queue import JobEvent, TrainingQueue
@@ -150,3 +154,26 @@ async def test_jobs_run_side_by_side_when_the_service_has_several_workers(tmp_pa
     finally:
         await queue.stop()
         await store.close()
+
+
+async def test_stop_returns_even_when_the_runner_swallows_its_cancellation(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancellation can turn into an ordinary error on its way out (a ROLLBACK failing behind a
+    cancelled COMMIT did, and hung CI): the runner, which survives ordinary errors, still stops."""
+    store = await Store.open(tmp_path)
+    leasing = asyncio.Event()
+
+    async def lease_that_swallows(*args: object) -> None:
+        leasing.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise sqlite3.OperationalError("cannot rollback - no transaction is active") from None
+
+    monkeypatch.setattr(store, "lease_next_job", lease_that_swallows)
+    queue = await run_queue(store, FakeModelService(), [])
+    await asyncio.wait_for(leasing.wait(), 5)
+    stopping = asyncio.ensure_future(queue.stop())
+    done, _ = await asyncio.wait([stopping], timeout=5)  # not wait_for: cancelling stop() would hang too
+    assert done, "stop() is still waiting for the runner"
+    await store.close()
