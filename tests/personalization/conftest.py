@@ -17,8 +17,9 @@ from personalization.engine.tiny import build_tiny_model
 torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from more
 
 # Small enough that a training run takes a second or two on a CPU.
-TINY_TRAIN = TrainConfig(epochs=2, batch_size=4, hard_per_positive=3, easy_negatives=2, positive_turns=4,
-                         qa_per_photo=2, qa_answer_tokens=6, k=4)
+# A random model is never fitted: no extra epochs.
+TINY_TRAIN = TrainConfig(epochs=2, extra_epochs=0, batch_size=4, hard_per_positive=3, easy_negatives=2,
+                         positive_turns=4, qa_per_photo=2, qa_answer_tokens=6, k=4)
 
 
 @pytest.fixture(scope="session")

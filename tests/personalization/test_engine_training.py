@@ -16,7 +16,7 @@ import torch
 from personalization.engine import Concept, Engine, data, negatives
 from personalization.engine.data import Example
 from personalization.engine.inference import open_photo
-from personalization.engine.trainer import Trainer
+from personalization.engine.trainer import Trainer, train_concept
 from personalization.protocol import ConceptRef, TrainingCancelled, TrainProgress, TrainRequest
 
 
@@ -62,6 +62,19 @@ def test_progress_steps_increase_and_seeds_repeat(engine: Engine, make_photo: Ca
     assert torch.equal(a.inputs, b.inputs) and torch.equal(a.output, b.output)
     third = Concept.from_bytes(engine.train(request(make_photo, seed=8)).tokens)
     assert not torch.equal(a.inputs, third.inputs)
+
+
+def test_a_concept_not_fitted_after_its_epochs_gets_the_extra_ones(engine: Engine,
+                                                                    make_photo: Callable[..., bytes]) -> None:
+    def epochs_seen(train_request: TrainRequest, fitted: float) -> tuple[int, list[int]]:
+        seen: list[TrainProgress] = []
+        config = replace(engine.config, epochs=2, extra_epochs=3, fitted=fitted, patience=100)
+        result = train_concept(engine, train_request, progress=seen.append, config=config)
+        return result.epochs_run, sorted({p.epochs for p in seen if p.stage == "training"})
+
+    assert epochs_seen(request(make_photo), fitted=1.01) == (5, [2, 5])  # never fitted: 2, then 3 more
+    assert epochs_seen(request(make_photo), fitted=0.0) == (2, [2])  # fitted at once: the plan only
+    assert epochs_seen(request(make_photo, epochs=2), fitted=1.01) == (2, [2])  # asked for: exactly that
 
 
 def test_cancel_stops_within_a_step(engine: Engine, make_photo: Callable[..., bytes]) -> None:

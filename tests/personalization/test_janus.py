@@ -33,8 +33,8 @@ from personalization.protocol import ConceptRef, ModelUnavailable, TrainRequest
 PNG = b"\x89PNG\r\n\x1a\n"
 
 # 4 understanding + 16 generation tokens; few look-alikes, reconstruction weighted up: ~6 s on a CPU.
-JANUS_TRAIN = TrainConfig(epochs=30, lr=2e-2, batch_size=4, hard_per_positive=2, easy_negatives=2, positive_turns=4,
-                          qa_per_photo=2, qa_answer_tokens=6, k=4, patience=100,
+JANUS_TRAIN = TrainConfig(epochs=30, extra_epochs=0, lr=2e-2, batch_size=4, hard_per_positive=2, easy_negatives=2,
+                          positive_turns=4, qa_per_photo=2, qa_answer_tokens=6, k=4, patience=100,
                           drawing=DrawingConfig(k=16, reconstruction_repeats=8, soft_positives=4, soft_per_epoch=4,
                                                 lookalikes=4))
 
