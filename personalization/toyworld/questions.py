@@ -157,9 +157,12 @@ def _answer(template: str, sks: str) -> str:
 class SampleMaker:
     """Draws pretraining samples; all randomness comes from the `rng` given to each call."""
 
-    def __init__(self, negatives_lookalike: float = 0.8, partial: float = 0.25) -> None:
+    def __init__(self, negatives_lookalike: float = 0.8, partial: float = 0.25,
+                 lookalike_weights: dict[str, float] | None = None) -> None:
         self.negatives_lookalike = negatives_lookalike  # share of "No" photos that are look-alikes
         self.partial = partial  # share of match questions that name only some attributes
+        # how often a look-alike differs in each attribute (None: all equally often)
+        self.lookalike_weights = lookalike_weights
         self.makers: dict[str, Callable[[random.Random], Sample]] = {
             "attribute": self.attribute, "describe": self.describe, "check": self.check, "verify": self.verify,
             "match": self.match, "named_match": self.named_match, "named_text": self.named_text,
@@ -223,7 +226,11 @@ class SampleMaker:
         if rng.random() < 0.5:
             return described, described, True
         if rng.random() < self.negatives_lookalike:
-            return described, random_lookalike(described, rng), False
+            attribute = None
+            if self.lookalike_weights:
+                names = list(self.lookalike_weights)
+                attribute = rng.choices(names, [self.lookalike_weights[n] for n in names])[0]
+            return described, random_lookalike(described, rng, attribute), False
         other = random_subject(rng)
         while other == described:
             other = random_subject(rng)

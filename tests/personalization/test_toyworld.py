@@ -44,6 +44,19 @@ def test_match_answers_follow_the_photo() -> None:
         assert (sample.answer == "Yes") == (described == shown), sample
 
 
+def test_lookalike_negatives_differ_in_the_attributes_as_often_as_weighted() -> None:
+    maker = SampleMaker(negatives_lookalike=1.0, partial=0.0,
+                        lookalike_weights={"shape": 3, "colour": 1, "accessory": 0, "accessory_colour": 0})
+    rng, differing = random.Random(2), []
+    for _ in range(400):
+        sample = maker("match", rng)
+        if sample.answer == "No":
+            described = named_values(sample.text)
+            differing += [a for a, v in sample.photo.attributes().items() if v not in described]
+    assert set(differing) == {"shape", "colour"}
+    assert 2 < differing.count("shape") / differing.count("colour") < 4.5
+
+
 def test_the_probe_reads_what_the_text_names_and_what_the_photo_shows() -> None:
     sample = SampleMaker()("check", random.Random(1))
     named, shown = named_values(sample.text), set(sample.photo.attributes().values())

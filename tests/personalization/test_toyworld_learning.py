@@ -65,14 +65,15 @@ def test_the_stand_in_answers_its_own_questions(toyworld_model: tuple[Path, dict
 
 
 def test_learned_concepts_recognise_held_out_photos_above_chance(report: dict[str, Any]) -> None:
-    # Measured this way for seeds 11-16: 0.86-0.97 weighted, mean 0.90 (3-concept worlds, seeds 1-6:
-    # 0.83-0.98, mean 0.92); issue 10's 0.85 for every seed is not reached yet.
-    assert report["mean"]["weighted"] >= 0.75, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
+    # Issue 10's bar. Measured this way for seeds 11-22: 0.91-0.98 weighted, mean 0.94 (3-concept worlds,
+    # seeds 1-6 and three training seeds: 0.86-1.00).
+    assert report["mean"]["weighted"] >= 0.85, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
 
 
 def test_the_stand_in_tells_the_concepts_apart_from_their_written_descriptions(report: dict[str, Any]) -> None:
     # The papers' "description" baseline: what the model itself can separate, from words.
-    assert report["mean"]["description_weighted"] >= 0.7, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
+    # Seeds 1-6 (3-concept worlds): 0.95-0.98.
+    assert report["mean"]["description_weighted"] >= 0.8, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
 
 
 def test_the_same_concepts_with_random_vectors_are_at_chance(report: dict[str, Any]) -> None:
