@@ -17,6 +17,7 @@ files about 20% larger, the right trade on a small shared machine.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -25,6 +26,7 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 1536
 PNG_COMPRESS_LEVEL = 1
+log = logging.getLogger(__name__)
 
 # Only the formats photos arrive in: every other decoder Pillow carries is attack surface we
 # do not need. (MPO, the multi-picture JPEG of many phones, is opened by the JPEG plugin.)
@@ -142,7 +144,8 @@ def _to_srgb(image: Image.Image) -> Image.Image:
             if converted is not None:
                 rgb = converted
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-            pass  # a broken profile: keep the pixels as they are
+            # A broken profile costs the colour conversion, not the photo: the pixels stay as they are.
+            log.info("ignoring a colour profile that cannot be read", exc_info=True)
     return rgb
 
 
