@@ -55,6 +55,7 @@ class TrainProgress:
     steps: int = 0
     loss: float | None = None
     eta_seconds: float | None = None
+    extended: bool = False  # rounds were added to the plan: the concept was not fitted by its end
 
     @property
     def fraction(self) -> float:

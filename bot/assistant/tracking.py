@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
+from personalization.protocol import TrainProgress
 from personalization.queue import JobEvent, TrainingQueue
 from storage import Store
 from storage.models import Job
@@ -28,6 +29,16 @@ def _eta(seconds: float | None) -> str:
     if seconds < 60:
         return ", less than a minute left"
     return f", about {round(seconds / 60)} min left"
+
+
+def progress_text(name: str, p: TrainProgress | None) -> str:
+    """The progress line; when the trainer adds rounds the percentage drops back, so it says why."""
+    if p is None or p.stage != "training":
+        return f"Learning {name}: getting ready…"
+    rounds = f"round {p.epoch} of {p.epochs}"
+    if p.extended:
+        rounds += f", extra rounds to tell {name} from look-alikes"
+    return f"Learning {name}: {round(100 * p.fraction)}% ({rounds}{_eta(p.eta_seconds)})"
 
 
 def _cancel_button(job: Job) -> list[list[Button]]:
@@ -59,12 +70,7 @@ class JobTracker:
         if event.kind in ("started", "progress"):
             if progress is None:
                 return
-            p = event.progress
-            if p is None or p.stage != "training":
-                text = f"Learning {name}: getting ready…"
-            else:
-                text = f"Learning {name}: {round(100 * p.fraction)}% (round {p.epoch} of {p.epochs}{_eta(p.eta_seconds)})"
-            await progress.update(Reply(text, buttons=_cancel_button(job)))
+            await progress.update(Reply(progress_text(name, event.progress), buttons=_cancel_button(job)))
             return
         if event.kind == "retrying":
             if progress is not None:

@@ -309,7 +309,8 @@ class Trainer:
                 losses.append(self.step(batch, inputs, output, optimizer))
                 step += 1
                 eta = (time.monotonic() - started) / step * (total - step)
-                self.progress(TrainProgress("training", epoch, epochs, step, total, losses[-1], eta))
+                self.progress(TrainProgress("training", epoch, epochs, step, total, losses[-1], eta,
+                                            extended=epochs > config.epochs))
             epochs_run = epoch
             score = self.score(inputs, output, plan)
             log.info("epoch %d: loss %.4f, training recognition %.3f, score %s", epoch, sum(losses) / len(losses),
@@ -322,7 +323,7 @@ class Trainer:
         assert best is not None
         concept = Concept(best[1].float().cpu(), best[2].float().cpu(), backend.model_id, backend.fingerprint,
                           self.request.name, self.n_generation)
-        self.progress(TrainProgress("done", epochs_run, epochs, step, step, None, 0.0))
+        self.progress(TrainProgress("done", epochs_run, epochs, step, step, None, 0.0, extended=epochs > config.epochs))
         return TrainResult(concept.to_bytes(), self.accuracy(best[0]), epochs_run)
 
     def initial_vectors(self) -> tuple[torch.nn.Parameter, torch.nn.Parameter]:

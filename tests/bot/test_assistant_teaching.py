@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bot.app import build_assistant
 from bot.assistant import Assistant
+from bot.assistant.tracking import progress_text
+from personalization.protocol import TrainProgress
 from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
 from tests.fakes.models import FakeModelService
@@ -34,6 +36,15 @@ async def test_teach_photos_done_trains_and_reports_ready(assistant, person) -> 
     assert ready.images, "the ready message carries a collage of the training photos"
     concepts = await assistant.store.list_concepts((await assistant.store.get_or_create_user("test", "ana")).id)
     assert [(c.display_name, c.status) for c in concepts] == [("Bo", "ready")]
+
+
+def test_progress_says_why_it_drops_back_when_training_adds_rounds() -> None:
+    planned = TrainProgress("training", epoch=15, epochs=15, step=150, steps=150, eta_seconds=5)
+    extended = TrainProgress("training", epoch=16, epochs=25, step=160, steps=250, eta_seconds=120, extended=True)
+    assert progress_text("Bo", planned) == "Learning Bo: 100% (round 15 of 15, less than a minute left)"
+    assert progress_text("Bo", extended) == ("Learning Bo: 64% (round 16 of 25, extra rounds to tell Bo from "
+                                             "look-alikes, about 2 min left)")
+    assert progress_text("Bo", TrainProgress("preparing")) == "Learning Bo: getting ready…"
 
 
 async def test_teach_as_album_caption_in_one_step(assistant, person) -> None:

@@ -70,11 +70,12 @@ def test_a_concept_not_fitted_after_its_epochs_gets_the_extra_ones(engine: Engin
         seen: list[TrainProgress] = []
         config = replace(engine.config, epochs=2, extra_epochs=3, fitted=fitted, patience=100)
         result = train_concept(engine, train_request, progress=seen.append, config=config)
-        return result.epochs_run, sorted({p.epochs for p in seen if p.stage == "training"})
+        return result.epochs_run, sorted({(p.epochs, p.extended) for p in seen if p.stage == "training"})
 
-    assert epochs_seen(request(make_photo), fitted=1.01) == (5, [2, 5])  # never fitted: 2, then 3 more
-    assert epochs_seen(request(make_photo), fitted=0.0) == (2, [2])  # fitted at once: the plan only
-    assert epochs_seen(request(make_photo, epochs=2), fitted=1.01) == (2, [2])  # asked for: exactly that
+    # never fitted: 2, then 3 more, which progress says were added
+    assert epochs_seen(request(make_photo), fitted=1.01) == (5, [(2, False), (5, True)])
+    assert epochs_seen(request(make_photo), fitted=0.0) == (2, [(2, False)])  # fitted at once: the plan only
+    assert epochs_seen(request(make_photo, epochs=2), fitted=1.01) == (2, [(2, False)])  # asked for: exactly that
 
 
 def test_cancel_stops_within_a_step(engine: Engine, make_photo: Callable[..., bytes]) -> None:
