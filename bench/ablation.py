@@ -14,7 +14,8 @@ and scored on the held-out photos of every concept (positive / negative / weight
 papers do), next to the same concepts with random vectors (chance) and with their written
 descriptions in place of the tokens (no training: what the stand-in tells apart from words).
 The paper's figures on LLaVA-1.5-13B, for comparison: 0.707, 0.754, 0.914 weighted; the base
-model 0.500.
+model 0.500. Measured on the toy world, seeds 1-12: 0.843, 0.861, 0.926 (negatives 0.708, 0.744,
+0.901: without hard negatives a concept accepts its look-alikes).
 """
 
 from __future__ import annotations

@@ -48,15 +48,17 @@ def choose_concepts(rng: random.Random, n: int) -> list[Subject]:
 
 
 def _pool(rng: random.Random, concepts: list[Subject], size: int) -> list[Subject | None]:
-    """Everyday photos: look-alikes of the concepts (40 %), any other toy (50 %), no toy (10 %)."""
+    """Everyday photos as a random sample of them would be: any toy (60 %), no toy (30 %), and a few
+    look-alikes of the concepts (10 %). Few enough that random "no" photos are mostly easy ones, as in
+    the papers' LAION sample; mining by similarity is what finds the look-alikes among the rest."""
     near = [s for c in concepts for s in lookalikes(c) if s not in concepts]
     out: list[Subject | None] = []
     while len(out) < size:
         roll = rng.random()
-        if roll < 0.1:
+        if roll < 0.3:
             out.append(None)
             continue
-        subject = rng.choice(near) if roll < 0.5 else random_subject(rng)
+        subject = rng.choice(near) if roll < 0.4 else random_subject(rng)
         if subject not in concepts:
             out.append(subject)
     return out

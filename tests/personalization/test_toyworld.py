@@ -84,6 +84,16 @@ def test_benchmark_layout(tmp_path: Path) -> None:
     assert (again / "test" / "bo" / "0.png").read_bytes() == (tmp_path / "test" / "bo" / "0.png").read_bytes()
 
 
+def test_the_pool_is_mostly_easy_photos_with_few_lookalikes() -> None:
+    """Like a random sample of everyday photos: random "no" photos are mostly easy; mining finds the rest."""
+    concepts = benchmark.choose_concepts(random.Random(2), 3)
+    pool = benchmark._pool(random.Random(2), concepts, 3000)
+    near = {s for c in concepts for s in lookalikes(c)}
+    assert not set(pool) & set(concepts)  # never a photo of a concept itself
+    assert 0.25 <= sum(s is None for s in pool) / len(pool) <= 0.35  # scenes without a toy
+    assert 0.1 <= sum(s in near for s in pool) / len(pool) <= 0.2  # 10 % chosen, plus random toys that are
+
+
 def test_concept_questions_have_one_right_option() -> None:
     subject = Subject("square", "green", "scarf", "white")
     for item in concept_qa(subject, "<sks>", random.Random(0)):

@@ -20,6 +20,7 @@ from personalization.engine.instant import Prototype
 from personalization.toyworld.benchmark import write_benchmark
 
 SEEDS = [random.SystemRandom().randrange(1_000_000) for _ in range(2)]
+TRAINED = 3  # concepts trained per benchmark, of its six
 # Building the stand-in (the session fixture, first used here) takes about ten minutes on two cores.
 pytestmark = pytest.mark.timeout(2400)
 
@@ -31,30 +32,42 @@ def stand_in(toyworld_model: tuple[Path, dict[str, float]]) -> Engine:
 
 @pytest.fixture(scope="module")
 def benchmarks(tmp_path_factory: pytest.TempPathFactory) -> list[evaluate.Dataset]:
-    """Two benchmarks of six look-alike concepts each (a subject and five look-alikes of it)."""
+    """Two benchmarks of six look-alike concepts each (a subject and five look-alikes of it), with
+    twenty held-out photos per concept: ten left a single photo worth 0.05 of a concept's score."""
     out = []
     for seed in SEEDS:
         folder = tmp_path_factory.mktemp(f"toyworld-{seed}")
-        write_benchmark(folder, seed, n_concepts=6)
+        write_benchmark(folder, seed, n_concepts=6, n_test=20)
         out.append(evaluate.Dataset.open(folder))
     return out
 
 
 @pytest.fixture(scope="module")
-def report(stand_in: Engine, benchmarks: list[evaluate.Dataset]) -> dict[str, Any]:
-    """Three concepts of the first benchmark trained by the engine's own trainer, default settings."""
-    first = benchmarks[0]
-    three = sorted(first.train)[:3]
-    dataset = evaluate.Dataset(first.root, {n: first.train[n] for n in three}, {n: first.test[n] for n in three},
-                               first.categories, {n: q for n, q in first.qa.items() if n in three},
-                               {n: first.descriptions[n] for n in three})
+def reports(stand_in: Engine, benchmarks: list[evaluate.Dataset]) -> list[dict[str, Any]]:
+    """Three concepts of each benchmark trained by the engine's own trainer, default settings."""
+    out = []
     torch.set_num_threads(2)  # the one heavy measurement of the suite; the rest run on one thread
     try:
-        result = evaluate.evaluate(stand_in, dataset, seed=SEEDS[0], random_vectors=True)
+        for seed, bench in zip(SEEDS, benchmarks):
+            some = sorted(bench.train)[:TRAINED]
+            dataset = evaluate.Dataset(bench.root, {n: bench.train[n] for n in some},
+                                       {n: bench.test[n] for n in some}, bench.categories,
+                                       {n: q for n, q in bench.qa.items() if n in some},
+                                       {n: bench.descriptions[n] for n in some})
+            out.append(evaluate.evaluate(stand_in, dataset, seed=seed, random_vectors=True))
+            print(f"seed {seed}\n{evaluate.table(out[-1])}")
     finally:
         torch.set_num_threads(1)
-    print(f"seed {SEEDS[0]}\n{evaluate.table(result)}")
-    return result
+    return out
+
+
+def mean(reports: list[dict[str, Any]], key: str) -> float:
+    return sum(r["mean"][key] for r in reports) / len(reports)
+
+
+def tables(reports: list[dict[str, Any]]) -> str:
+    """What a failure shows: each seed's table, so the run can be repeated."""
+    return "\n".join(f"seed {seed}\n{evaluate.table(r)}" for seed, r in zip(SEEDS, reports))
 
 
 def test_the_stand_in_answers_its_own_questions(toyworld_model: tuple[Path, dict[str, float]]) -> None:
@@ -64,26 +77,26 @@ def test_the_stand_in_answers_its_own_questions(toyworld_model: tuple[Path, dict
     assert figures["named_match_lookalike"] >= 0.9, figures  # against look-alikes: one attribute differs
 
 
-def test_learned_concepts_recognise_held_out_photos_above_chance(report: dict[str, Any]) -> None:
-    # Measured this way for seeds 11-22: 0.875-1.00 weighted, mean 0.93 (3-concept worlds, seeds 1-6 and
-    # three training seeds: 0.84-1.00, mean 0.925). Issue 10 asks 0.85 of every seed; the bar here leaves
-    # room for a fresh seed below the twelve measured and for a stand-in built on another machine.
-    assert report["mean"]["weighted"] >= 0.8, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
+def test_learned_concepts_recognise_held_out_photos_against_lookalikes(reports: list[dict[str, Any]]) -> None:
+    # Issue 10 asks 0.85. Measured for one benchmark this way, seeds 31-50: 0.862-0.996, mean 0.935
+    # (four concepts, seeds 11-30: 0.844-0.983). The mean of the two has to reach it, each at least 0.8.
+    assert mean(reports, "weighted") >= 0.85, tables(reports)
+    assert all(r["mean"]["weighted"] >= 0.8 for r in reports), tables(reports)
 
 
-def test_the_stand_in_tells_the_concepts_apart_from_their_written_descriptions(report: dict[str, Any]) -> None:
-    # The papers' "description" baseline: what the model itself can separate, from words.
-    # Seeds 1-6 (3-concept worlds): 0.95-0.98.
-    assert report["mean"]["description_weighted"] >= 0.8, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
+def test_the_stand_in_tells_the_concepts_apart_from_their_written_descriptions(
+        reports: list[dict[str, Any]]) -> None:
+    # The papers' "description" baseline: what the model itself can separate, from words. Measured 0.93-1.00.
+    assert mean(reports, "description_weighted") >= 0.85, tables(reports)
 
 
-def test_the_same_concepts_with_random_vectors_are_at_chance(report: dict[str, Any]) -> None:
-    assert abs(report["mean"]["random_weighted"] - 0.5) <= 0.1, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
+def test_the_same_concepts_with_random_vectors_are_at_chance(reports: list[dict[str, Any]]) -> None:
+    assert all(abs(r["mean"]["random_weighted"] - 0.5) <= 0.1 for r in reports), tables(reports)
 
 
-def test_text_only_questions_are_answered_from_the_tokens_alone(report: dict[str, Any]) -> None:
-    # two options per question: chance is 0.5; measured 0.83
-    assert report["mean"]["text_qa"] >= 0.6, f"seed {SEEDS[0]}\n{evaluate.table(report)}"
+def test_text_only_questions_are_answered_from_the_tokens_alone(reports: list[dict[str, Any]]) -> None:
+    # two options per question: chance is 0.5; measured for one benchmark 0.58-1.00, mean 0.91
+    assert mean(reports, "text_qa") >= 0.7, tables(reports)
 
 
 def test_the_instant_recogniser_separates_subjects_from_lookalikes(stand_in: Engine,
