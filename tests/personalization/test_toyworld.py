@@ -91,7 +91,8 @@ def test_the_pool_is_mostly_easy_photos_with_few_lookalikes() -> None:
     near = {s for c in concepts for s in lookalikes(c)}
     assert not set(pool) & set(concepts)  # never a photo of a concept itself
     assert 0.25 <= sum(s is None for s in pool) / len(pool) <= 0.35  # scenes without a toy
-    assert 0.1 <= sum(s in near for s in pool) / len(pool) <= 0.2  # 10 % drawn as look-alikes, and random toys that happen to be one
+    # 10 % drawn as look-alikes, and random toys that happen to be one
+    assert 0.1 <= sum(s in near for s in pool) / len(pool) <= 0.2
 
 
 def test_concept_questions_have_one_right_option() -> None:
