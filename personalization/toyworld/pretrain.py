@@ -73,6 +73,15 @@ class PretrainConfig:
         "shape": 3, "colour": 1, "accessory": 1, "accessory_colour": 1})
     partial: float = 0.0  # share of match questions that name only some attributes
     eval_per_task: int = 256
+    # The held-out check (see pretrain_tiny_model): figures the stand-in must reach on photos of its
+    # own, apart from those it is finally measured on, above the tests' thresholds by a margin ...
+    targets: dict[str, float] = field(default_factory=lambda: {
+        "attribute": 0.95, "describe": 0.85, "named_text": 0.98, "match_lookalike": 0.93,
+        "named_match_lookalike": 0.95})
+    # ... else it trains on, in rounds of this many steps at this share of `lr`, at most this often.
+    extra_steps: int = 500
+    extra_lr: float = 0.5
+    extra_rounds: int = 4
     log_every: int = 100
     sizes: dict[str, Any] = field(default_factory=lambda: dict(SIZES))
 
@@ -205,44 +214,57 @@ class AttributeProbe(torch.nn.Module):
         return F.binary_cross_entropy_with_logits(self.read(hidden), targets)
 
 
-def train(model: Any, encoder: Encoder, bank: PhotoBank, config: PretrainConfig, rng: random.Random,
-          image_tokens: int, log: Callable[[str], None], started: float) -> None:
-    """Every parameter of `model`, `config.steps` steps of the task mix, with the probe's loss added."""
-    probe = AttributeProbe(model.config.text_config.hidden_size, mismatch=config.probe_mismatch)
-    parameters = list(model.parameters()) + list(probe.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
+class LanguageStage:
+    """Every parameter of the model, trained on the task mix with the probe's loss added.
 
-    def lr_at(step: int) -> float:  # warm-up, then cosine down to a tenth
-        progress = step / max(1, config.steps)
-        return min(1.0, (step + 1) / config.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    One optimizer (and one probe) for the whole stage, so that the held-out check's extra
+    rounds continue the same run: `run` may be called again, each call a schedule of its own.
+    """
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
-    maker = SampleMaker(negatives_lookalike=config.lookalike, partial=config.partial,
-                        lookalike_weights=config.lookalike_weights)
-    tasks, weights = list(config.tasks), list(config.tasks.values())
-    running: dict[str, float] = {}
-    for step in range(config.steps):
-        batch = collate([maker(t, rng) for t in rng.choices(tasks, weights=weights, k=config.batch_size)],
-                        encoder, bank, image_tokens, rng)
-        out = model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                          pixel_values=batch.pixel_values, output_hidden_states=True)
-        losses = answer_loss(model, out.last_hidden_state, batch)
-        loss = losses.mean()
-        probed = probe.loss(out.hidden_states, batch)
-        if probed is not None:
-            loss = loss + config.probe_weight * probed
-            running["probe"] = 0.98 * running.get("probe", probed.item()) + 0.02 * probed.item()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        for sample, value in zip(batch.samples, losses.tolist()):
-            running[sample.task] = 0.98 * running.get(sample.task, value) + 0.02 * value
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            log(f"toyworld: step {step + 1}/{config.steps} loss "
-                + " ".join(f"{t}={v:.2f}" for t, v in sorted(running.items()))
-                + f" ({time.perf_counter() - started:.0f}s)")
+    def __init__(self, model: Any, encoder: Encoder, bank: PhotoBank, config: PretrainConfig, rng: random.Random,
+                 image_tokens: int, log: Callable[[str], None], started: float) -> None:
+        self.model, self.encoder, self.bank, self.config, self.rng = model, encoder, bank, config, rng
+        self.image_tokens, self.log, self.started = image_tokens, log, started
+        self.probe = AttributeProbe(model.config.text_config.hidden_size, mismatch=config.probe_mismatch)
+        self.parameters = list(model.parameters()) + list(self.probe.parameters())
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, betas=(0.9, 0.98),
+                                           weight_decay=config.weight_decay)
+        self.maker = SampleMaker(negatives_lookalike=config.lookalike, partial=config.partial,
+                                 lookalike_weights=config.lookalike_weights)
+        self.running: dict[str, float] = {}
+        self.steps_done = 0
+
+    def run(self, steps: int, peak_lr: float, warmup: int) -> None:
+        """`steps` steps: warm-up to `peak_lr`, then cosine down to a tenth of it."""
+        def lr_at(step: int) -> float:
+            return peak_lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+
+        config, model, running = self.config, self.model, self.running
+        tasks, weights = list(config.tasks), list(config.tasks.values())
+        for step in range(steps):
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr_at(step)
+            samples = [self.maker(t, self.rng) for t in self.rng.choices(tasks, weights=weights, k=config.batch_size)]
+            batch = collate(samples, self.encoder, self.bank, self.image_tokens, self.rng)
+            out = model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                              pixel_values=batch.pixel_values, output_hidden_states=True)
+            losses = answer_loss(model, out.last_hidden_state, batch)
+            loss = losses.mean()
+            probed = self.probe.loss(out.hidden_states, batch)
+            if probed is not None:
+                loss = loss + config.probe_weight * probed
+                running["probe"] = 0.98 * running.get("probe", probed.item()) + 0.02 * probed.item()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.parameters, 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.steps_done += 1
+            for sample, value in zip(batch.samples, losses.tolist()):
+                running[sample.task] = 0.98 * running.get(sample.task, value) + 0.02 * value
+            if (step + 1) % config.log_every == 0 or step + 1 == steps:
+                self.log(f"toyworld: step {self.steps_done} ({step + 1}/{steps} of this round) loss "
+                         + " ".join(f"{t}={v:.2f}" for t, v in sorted(running.items()))
+                         + f" ({time.perf_counter() - self.started:.0f}s)")
 
 
 # ---------------------------------------------------------------- evaluation
@@ -250,14 +272,15 @@ def train(model: Any, encoder: Encoder, bank: PhotoBank, config: PretrainConfig,
 
 @torch.no_grad()
 def evaluate(model: Any, encoder: Encoder, seed: int, per_task: int, image_tokens: int, size: int,
-             mean: list[float], std: list[float]) -> dict[str, float]:
+             mean: list[float], std: list[float], stream: str = "eval") -> dict[str, float]:
     """Held-out accuracy on fresh photos: exact greedy answers for questions, the first word for yes/no.
 
     "match_lookalike" and "named_match_lookalike" use only look-alike negatives (one attribute
-    differs), half the questions having "Yes" for an answer.
+    differs), half the questions having "Yes" for an answer. `stream` names the photos and
+    questions drawn: the held-out check and the final figures never see the same ones.
     """
     model.eval()
-    rng = random.Random(f"eval:{seed}")
+    rng = random.Random(f"{stream}:{seed}")
     maker = SampleMaker(negatives_lookalike=1.0, partial=0.0)
     photos = FreshPhotos(rng, size, mean, std)
     results: dict[str, float] = {}
@@ -315,12 +338,25 @@ def pretrain_tiny_model(out_dir: Path, seed: int = 0, steps: int | None = None,
     pretrain_vision(model, bank, attribute_word_ids(processor.tokenizer), config.vision_steps, config.vision_lr,
                     config.batch_size, rng, log, started)
     encoder = Encoder(processor)
-    train(model, encoder, bank, config, rng, image_tokens, log, started)
+    stage = LanguageStage(model, encoder, bank, config, rng, image_tokens, log, started)
+    stage.run(config.steps, config.lr, config.warmup)
+    # Where the schedule lands depends on the order of floating-point sums (thread count, processor):
+    # the same seed reached describe 0.95 with one thread and 0.34 with two. So the stand-in is
+    # checked on held-out photos of its own, and trains on in short rounds until it reaches its targets.
+    checks: list[dict[str, float]] = []
+    for _ in range(config.extra_rounds + 1):
+        checks.append(evaluate(model, encoder, seed, config.eval_per_task, image_tokens, size, mean, std, "check"))
+        short = {k: checks[-1][k] for k, target in config.targets.items() if checks[-1][k] < target}
+        log("toyworld: held-out check " + " ".join(f"{k}={v:.3f}" for k, v in checks[-1].items())
+            + (f" (short of {', '.join(short)})" if short else " (every target reached)"))
+        if not short or len(checks) > config.extra_rounds:
+            break
+        stage.run(config.extra_steps, config.lr * config.extra_lr, config.warmup)
     train_seconds = time.perf_counter() - started
 
     model.eval()
     accuracy = evaluate(model, encoder, seed, config.eval_per_task, image_tokens, size, mean, std)
     model.save_pretrained(out_dir)  # the processor is build_tiny_model's, already there
-    report: dict[str, Any] = {"seconds": round(train_seconds, 1), "steps": config.steps, **accuracy}
+    report: dict[str, Any] = {"seconds": round(train_seconds, 1), "steps": stage.steps_done, **accuracy}
     log("toyworld: " + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()))
     return report
