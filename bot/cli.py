@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     from personalization.protocol import ModelUnavailable
+    from storage.images import BadImage
 
     from .app import run
     from .verbs import VerbError
@@ -146,8 +147,15 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(console())
             return 0
         result = asyncio.run(_one_shot(settings, args))
-    except (VerbError, ModelUnavailable) as reason:
+    except (VerbError, ModelUnavailable, BadImage) as reason:  # BadImage: `ask --image` given no photo
         print(f"yo: {reason}", file=sys.stderr)
+        return 1
+    except OSError as error:  # e.g. --out in a folder that doesn't exist: a reason, not a traceback
+        if error.filename is None:
+            print(f"yo: {error}", file=sys.stderr)
+        else:
+            doing = "write" if str(error.filename) == str(getattr(args, "out", "")) else "use"
+            print(f"yo: can't {doing} {error.filename}: {error.strerror or error}", file=sys.stderr)
         return 1
     except SystemExit as stop:  # a model or a transport that could not start (ModelNotReady, a refused token)
         if isinstance(stop.code, str):

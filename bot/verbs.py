@@ -32,10 +32,21 @@ async def _turn(assistant: Assistant, user_id: str, text: str = "", photos: tupl
 
 
 def _photos(paths: list[Path]) -> tuple[Photo, ...]:
+    from storage.images import BadImage, read_photo_file
+
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise VerbError(f"no such file: {missing[0]}")
-    return tuple(Photo(p.read_bytes(), p.name) for p in paths)
+    photos = []
+    for p in paths:
+        try:
+            data = read_photo_file(p)  # the chat uploads' byte limit, so a 2 GB file is never read
+        except BadImage as reason:
+            raise VerbError(f"{p}: {reason}") from None
+        except OSError as error:  # unreadable (permissions) or gone since the check above
+            raise VerbError(f"can't read {p}: {error.strerror or error}") from None
+        photos.append(Photo(data, p.name))
+    return tuple(photos)
 
 
 async def teach(assistant: Assistant, user_id: str, name: str, photos: list[Path]) -> dict[str, Any]:

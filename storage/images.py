@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import warnings
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -25,6 +26,9 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 1536
+# Below this on the shorter side a picture is an icon, an emoji or a tracking pixel: nothing
+# a model could learn or recognise anyone from.
+MIN_SIDE = 32
 PNG_COMPRESS_LEVEL = 1
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,24 @@ class BadImage(ValueError):
 
 def _megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):.0f} MB"
+
+
+def _too_big(size: int, max_bytes: int) -> BadImage:
+    return BadImage(f"That file is too big ({_megabytes(size)}); I take photos up to {_megabytes(max_bytes)}.")
+
+
+def read_photo_file(path: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> bytes:
+    """A local file's bytes for `sanitize_image`, refused (BadImage) as chat uploads are when over
+    max_bytes, without ever reading more than max_bytes + 1 of it: a 2 GB file costs nothing.
+    OSError (missing, unreadable) is the caller's to report."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise _too_big(size, max_bytes)
+        data = f.read(max_bytes + 1)  # a pipe has no size, and a file may grow after the stat
+    if len(data) > max_bytes:
+        raise BadImage(f"That file is bigger than {_megabytes(max_bytes)}, the most I take for a photo.")
+    return data
 
 
 def _what_is_it(data: bytes) -> str:
@@ -86,12 +108,17 @@ def _too_large(width: int, height: int) -> BadImage:
     return BadImage(f"That image is far too large ({width}×{height} pixels); please send a normal photo.")
 
 
+def _too_small(width: int, height: int) -> BadImage:
+    return BadImage(f"That picture is only {width}×{height} pixels; please send a real photo "
+                    f"(at least {MIN_SIDE} pixels on each side).")
+
+
 def _open_checked(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
     """Open lazily (header only) and refuse by size and pixel count before any decoding."""
     if not data:
         raise BadImage("That file is empty.")
     if len(data) > max_bytes:
-        raise BadImage(f"That file is too big ({_megabytes(len(data))}); I take photos up to {_megabytes(max_bytes)}.")
+        raise _too_big(len(data), max_bytes)
     # The warning becomes an error so Pillow's own bomb guard stops us too (it can only fire
     # when a caller raises max_pixels above Pillow's limit: our check below is stricter).
     with warnings.catch_warnings():
@@ -109,6 +136,8 @@ def _open_checked(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
         raise _too_large(width, height)
     if image.format in ANIMATED_FORMATS and getattr(image, "is_animated", False):
         raise BadImage("That's an animation; please send a still photo.")
+    if min(width, height) < MIN_SIDE:
+        raise _too_small(width, height)
     return image
 
 
@@ -129,9 +158,26 @@ def _decode(image: Image.Image, max_side: int) -> Image.Image:
     return image
 
 
+def _to_8_bits(image: Image.Image) -> Image.Image:
+    """16- and 32-bit greyscale (16-bit PNGs, some TIFFs) scaled to 8-bit "L": a plain
+    convert() clips every value over 255, and a mid-grey 16-bit photo comes out white."""
+    if image.mode.startswith("I;16"):
+        top = 65535
+    elif image.mode == "I":
+        # 32 bits say nothing of the range used: 8-bit values stay as they are, anything
+        # else is taken as 16-bit, or scaled by its own brightest value beyond that.
+        brightest = image.getextrema()[1]
+        top = 255 if brightest <= 255 else max(65535, brightest)
+    else:
+        return image
+    scale = 255 / top
+    return image.convert("I").point(lambda v: v * scale + 0.5).convert("L")
+
+
 def _to_srgb(image: Image.Image) -> Image.Image:
     """RGB in sRGB: wide-gamut (Display P3) photos converted, transparency put on white."""
     icc = image.info.get("icc_profile")
+    image = _to_8_bits(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -153,11 +199,12 @@ def sanitize_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int =
                    max_side: int = MAX_SIDE) -> bytes:
     """A user's upload as clean PNG bytes: upright, RGB, longest side ≤ max_side, no metadata.
 
-    Raises BadImage (with a reason to show the user) for empty, oversized, non-image,
+    Raises BadImage (with a reason to show the user) for empty, oversized, tiny, non-image,
     corrupt, truncated, animated or decompression-bomb input. CPU-bound: async callers
     should run it in a thread.
     """
     image = _open_checked(data, max_bytes, max_pixels)
+    width, height = image.size
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)  # MPO / TIFF: the primary picture
     image = _decode(image, max_side)
@@ -168,6 +215,8 @@ def sanitize_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int =
     image = _to_srgb(upright if upright is not None else image)
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        if min(image.size) < MIN_SIDE:  # kept, this thin strip would be refused when sanitized again
+            raise BadImage(f"That picture is too long and thin ({width}×{height} pixels); please send a normal photo.")
     out = io.BytesIO()
     # A fresh RGB image saved without exif/pnginfo/icc_profile carries no metadata at all.
     Image.frombytes("RGB", image.size, image.tobytes()).save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)

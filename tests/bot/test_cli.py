@@ -88,3 +88,33 @@ def test_smoke_run_works_with_nothing_downloaded(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert "Teach me: /teach Bo" in result.stdout
     assert "[smoke run: a tiny random model, answers mean nothing]" in result.stdout
+
+
+def _one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("yo: "), result.stderr
+    return result.stderr.strip()
+
+
+def test_asking_about_a_file_that_is_no_photo_is_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    empty, text = tmp_path / "zero.jpg", tmp_path / "notes.jpg"
+    empty.write_bytes(b"")
+    text.write_text("my dog Bo is the best dog in the world\n" * 10)
+    assert "empty" in _one_line_failure(yo("ask", "is Bo in this?", "--image", str(empty), env=env))
+    said = _one_line_failure(yo("ask", "is Bo in this?", "--image", str(text), env=env))
+    assert "looks like a text file" in said
+
+
+def test_export_to_a_folder_that_does_not_exist_is_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    out = tmp_path / "nowhere" / "x.zip"
+    said = _one_line_failure(yo("export", "--out", str(out), env=env))
+    assert said == f"yo: can't write {out}: No such file or directory"
+
+
+def test_a_huge_local_photo_is_refused_by_name_without_reading_it(tmp_path: Path, env: dict[str, str]) -> None:
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as f:
+        f.truncate(2 * 1024**3)  # sparse: reading it whole would cost 2 GB of memory
+    said = _one_line_failure(yo("teach", "Bo", str(huge), env=env))
+    assert str(huge) in said and "too big (2048 MB)" in said and "up to 20 MB" in said

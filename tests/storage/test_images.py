@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import struct
 import time
+import tracemalloc
+from pathlib import Path
 
 import pytest
 from PIL import ExifTags, Image
 
-from storage.images import BadImage, open_image, sanitize_image
+from storage.images import MAX_BYTES, MIN_SIDE, BadImage, open_image, read_photo_file, sanitize_image
 from tests.storage.helpers import bad_photos, bomb, jpeg
 
 REASONS = {
@@ -60,8 +62,8 @@ def test_animated_png_is_refused() -> None:
 
 def test_a_single_frame_gif_is_a_still_photo() -> None:
     out = io.BytesIO()
-    Image.new("RGB", (10, 10), (0, 255, 0)).save(out, format="GIF")
-    assert open_image(sanitize_image(out.getvalue())).size == (10, 10)
+    Image.new("RGB", (40, 40), (0, 255, 0)).save(out, format="GIF")
+    assert open_image(sanitize_image(out.getvalue())).size == (40, 40)
 
 
 def _png_chunks(data: bytes) -> list[bytes]:
@@ -105,11 +107,11 @@ def test_large_photos_are_downscaled_keeping_the_aspect_ratio() -> None:
 
 def test_transparency_goes_on_white_and_everything_becomes_rgb() -> None:
     out = io.BytesIO()
-    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(out, format="PNG")
+    Image.new("RGBA", (40, 40), (0, 0, 0, 0)).save(out, format="PNG")
     image = open_image(sanitize_image(out.getvalue()))
     assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
     out = io.BytesIO()
-    Image.new("L", (4, 4), 77).save(out, format="BMP")
+    Image.new("L", (40, 40), 77).save(out, format="BMP")
     assert open_image(sanitize_image(out.getvalue())).getpixel((1, 1)) == (77, 77, 77)
 
 
@@ -118,3 +120,72 @@ def test_sanitizing_twice_gives_the_same_bytes() -> None:
     when it is kept: the same bytes mean the same sha256, so the same file."""
     once = sanitize_image(jpeg(size=(2000, 1500)))
     assert sanitize_image(once) == once
+
+
+@pytest.mark.parametrize("mode, fmt", [("I;16", "PNG"), ("I;16B", "PNG"), ("I;16", "TIFF"), ("I", "TIFF")])
+def test_16_bit_greyscale_is_scaled_to_8_bits_not_clipped_to_white(mode: str, fmt: str) -> None:
+    image = Image.new(mode, (64, 48), 32768)  # mid-grey in 16 bits
+    image.paste(65535, (0, 0, 32, 48))  # white on the left
+    image.paste(0, (32, 0, 48, 48))  # black in the middle third
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    clean = open_image(sanitize_image(out.getvalue()))
+    assert clean.getpixel((0, 0)) == (255, 255, 255)
+    assert clean.getpixel((40, 0)) == (0, 0, 0)
+    assert all(abs(c - 128) <= 1 for c in clean.getpixel((60, 0))), clean.getpixel((60, 0))
+
+
+def test_an_8_bit_picture_in_a_32_bit_mode_keeps_its_values() -> None:
+    out = io.BytesIO()
+    Image.new("I", (40, 40), 77).save(out, format="TIFF")
+    assert open_image(sanitize_image(out.getvalue())).getpixel((1, 1)) == (77, 77, 77)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (8, 8), (400, MIN_SIDE - 1), (MIN_SIDE - 1, 400)])
+def test_tiny_pictures_are_refused(size: tuple[int, int]) -> None:
+    with pytest.raises(BadImage) as caught:
+        sanitize_image(jpeg(size=size, fmt="PNG"))
+    reason = str(caught.value)
+    assert f"only {size[0]}×{size[1]} pixels" in reason and "please send a real photo" in reason
+
+
+def test_the_smallest_photo_is_kept_and_a_thin_panorama_is_refused_when_shrunk() -> None:
+    assert open_image(sanitize_image(jpeg(size=(MIN_SIDE, MIN_SIDE), fmt="PNG"))).size == (MIN_SIDE, MIN_SIDE)
+    # 3000×40 would shrink to 1536×20: refused now, rather than kept and refused when sanitized again.
+    with pytest.raises(BadImage, match="too long and thin \\(3000×40 pixels\\)"):
+        sanitize_image(jpeg(size=(3000, 40), fmt="PNG"))
+    kept = sanitize_image(jpeg(size=(3000, 80), fmt="PNG"))
+    assert open_image(kept).size == (1536, 41) and sanitize_image(kept) == kept
+
+
+def test_a_photo_file_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "bo.jpg"
+    path.write_bytes(jpeg())
+    assert read_photo_file(path) == jpeg()
+
+
+def test_a_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "huge.jpg"
+    with path.open("wb") as f:
+        f.write(jpeg())
+        f.truncate(2 * 1024**3)  # sparse: 2 GB on paper, nothing on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadImage) as caught:
+            read_photo_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, peak
+    assert str(caught.value) == "That file is too big (2048 MB); I take photos up to 20 MB."
+
+
+def test_a_file_just_over_the_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    with path.open("wb") as f:
+        f.truncate(MAX_BYTES + 1)
+    with pytest.raises(BadImage, match="up to 20 MB"):
+        read_photo_file(path)
+    with path.open("wb") as f:
+        f.truncate(MAX_BYTES)
+    assert len(read_photo_file(path)) == MAX_BYTES
