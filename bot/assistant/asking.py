@@ -25,18 +25,12 @@ async def visible(services: Services, turn: Turn) -> list[Concept]:
 async def mentioned(services: Services, turn: Turn, text: str) -> tuple[list[Concept], list[str | int]]:
     """Concepts named in `text` (own ones win over shared ones of the same name) and the
     text as protocol segments."""
-    concepts = await visible(services, turn)
-    by_key: dict[str, Concept] = {}
-    for concept in concepts:  # own concepts come first: keep them on a clash
-        by_key.setdefault(concept.normalized_name, concept)
-    mentions = find_mentions(text, [(c.display_name, c.id) for c in by_key.values()])
-    order: list[int] = []
-    for m in mentions:
-        if m.item not in order:
-            order.append(m.item)
+    concepts = await visible(services, turn)  # own first: find_mentions keeps the first of one key
+    by_id = {c.id: c for c in concepts}
+    mentions = find_mentions(text, [(c.display_name, c.id) for c in concepts])
+    order = list(dict.fromkeys(m.item for m in mentions))  # each concept once, as first named
     index_of = {cid: i for i, cid in enumerate(order)}
-    chosen = [next(c for c in by_key.values() if c.id == cid) for cid in order]
-    return chosen, to_segments(text, mentions, index_of)
+    return [by_id[cid] for cid in order], to_segments(text, mentions, index_of)
 
 
 async def the_photo(turn: Turn) -> bytes | None:

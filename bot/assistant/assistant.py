@@ -19,9 +19,9 @@ from storage.images import BadImage
 from ..settings import Settings
 from . import asking, library, teaching
 from .context import Accounts, Services, Turn
-from .intents import Intent, Kind, parse
+from .intents import MAX_QUESTION_CHARS, Intent, Kind, parse
 from .messages import ButtonPress, Channel, Message, Reply
-from .texts import HELP, WELCOME
+from .texts import HELP, WELCOME, too_long
 from .tracking import JobTracker
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ class Assistant:
         if message.is_group and not message.addressed:
             return  # in groups Yo speaks only when spoken to
         try:
+            if len(message.text) > MAX_QUESTION_CHARS:  # here, so that every transport has the bound
+                await channel.send(Reply(too_long(len(message.text), MAX_QUESTION_CHARS)))
+                return
             intent = parse(message.text, has_photo=bool(message.photos or message.reply_photos))
             if intent.kind is Kind.HELP or (intent.kind is Kind.START and not intent.argument):
                 # Needs nobody's data: answer at once, without touching the store.

@@ -41,6 +41,10 @@ COMMANDS = {
     "stop": Kind.STOP, "remember": Kind.REMEMBER, "ask": Kind.ASK, "who": Kind.WHO,
 }
 
+# Telegram cuts a message at 4096 characters; a little under that fits every transport's own
+# limit and keeps a question's cost small (its prompt grows with its length and its mentions).
+MAX_QUESTION_CHARS = 4000
+
 
 @dataclass(frozen=True)
 class Intent:
@@ -60,6 +64,8 @@ _DRAW = re.compile(r"^(?:draw|paint|sketch|imagine|make (?:a|an) (?:picture|imag
 _REMEMBER = re.compile(r"^(?:remember|note|fyi|keep in mind)(?:\s+that)?[:,]?\s+(.+)$", re.IGNORECASE | re.DOTALL)
 _DONE_WORDS = {"done", "that's all", "thats all", "finished", "that's it", "ok done"}
 _CANCEL_WORDS = {"cancel", "never mind", "nevermind", "stop teaching"}
+# Words that already mean something to the assistant, so can't be a concept's name.
+COMMAND_WORDS = frozenset(COMMANDS) | _DONE_WORDS | _CANCEL_WORDS
 
 
 def parse(text: str, *, has_photo: bool) -> Intent:

@@ -16,3 +16,7 @@ Draw: /draw Bo on a beach
 /forgetme — delete everything I keep about you"""
 
 WELCOME = "Hi! " + HELP
+
+
+def too_long(length: int, limit: int) -> str:
+    return f"That message is too long for me ({length:,} characters); please keep it under {limit:,}."

@@ -241,3 +241,45 @@ async def test_draw_on_a_model_that_cannot_draw_says_so(assistant, person) -> No
     ana = person("ana")
     channel = await ana.says("draw Bo on a beach")
     assert "I can't draw with the model I run (fake/colour-model)" in channel.last.text
+
+
+# Issue 22, item 7: invisible names, command words and look-alikes, end to end.
+@pytest.mark.parametrize("name", ["\u3164", "Bo\u3164", "\u2800", "help", "Teach", "done"])
+async def test_invisible_and_command_names_are_refused(assistant, person, name) -> None:
+    ana = person("ana")
+    before = await snapshot(assistant)
+    channel = await ana.says(f"/teach {name}", photo(ORANGE))
+    assert "invisible" in channel.last.text or "one of my commands" in channel.last.text
+    assert await snapshot(assistant) == before
+
+
+async def test_a_look_alike_name_is_the_same_concept(assistant, person) -> None:
+    ana = await taught(person)  # Latin "Bo"
+    await ana.says("/teach \u0412\u043e")  # Cyrillic "Во"
+    assert "You already have Bo" in ana.channel.last.text
+    await ana.says("/cancel")
+    await ana.says("/teach Kiwi", *[photo(GREEN, seed=20 + i) for i in range(3)])
+    await wait_for(lambda: any("Kiwi is ready!" in t for t in ana.channel.texts))
+    await ana.says("/rename Kiwi \u0412\u043e")
+    assert "already have a concept called" in ana.channel.last.text
+    user = await assistant.store.get_or_create_user("test", "ana")
+    assert sorted(c.display_name for c in await assistant.store.list_concepts(user.id)) == ["Bo", "Kiwi"]
+    # "Бо" looks like nothing else the user has: a name of its own.
+    await ana.says("/teach \u0411\u043e")
+    assert "Let's meet \u0411\u043e" in ana.channel.last.text
+
+
+# Issue 22, item 8: one bound on a message's length, whatever the transport.
+async def test_a_too_long_message_is_refused_before_it_costs_anything(assistant, person) -> None:
+    from bot.assistant.intents import MAX_QUESTION_CHARS
+
+    ana = await taught(person)
+    models = assistant.services.models
+    calls = len(models.calls)
+    text = ("what is Bo doing? " * 6667)[:120_000]
+    channel = await ana.says(text)
+    assert channel.last.text == ("That message is too long for me (120,000 characters); "
+                                 f"please keep it under {MAX_QUESTION_CHARS:,}.")
+    assert len(models.calls) == calls
+    await ana.says("what is Bo doing? " + "x" * (MAX_QUESTION_CHARS - 18))  # at the bound: answered
+    assert ana.channel.last.text.startswith("(fake answer to: what is Bo doing?")
