@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
     def one_shot(name: str, help_text: str) -> argparse.ArgumentParser:
         p = verbs.add_parser(name, help=help_text)
-        p.add_argument("--user", default="local", help="whose concepts (default: local)")
+        p.add_argument("--user", default="local",
+                       help="whose: telegram:ID, discord:ID, or a terminal user (default: local)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("--smoke", action="store_true", help="use a tiny random model (answers mean nothing)")
         return p
@@ -77,19 +78,29 @@ def _passthrough(module: str, argv: list[str]) -> int:
 
 
 async def _one_shot(settings: Settings, args: argparse.Namespace) -> Any:
+    from storage import Store
+
     from . import verbs
+
+    if args.verb in ("concepts", "forget", "export"):  # the store alone: no model, no training queue
+        store = await Store.open(settings.yo_data_dir)
+        try:
+            if args.verb == "concepts":
+                return await verbs.concepts(store, args.user)
+            if args.verb == "forget":
+                return await verbs.forget(store, args.user, args.name)
+            return await verbs.export(store, args.user, args.out)
+        finally:
+            await store.close()
+
     from .app import build_assistant
 
     assistant = await build_assistant(settings, smoke=args.smoke)
-    await assistant.start()
     try:
         actions: dict[str, Callable[[], Awaitable[Any]]] = {
             "teach": lambda: verbs.teach(assistant, args.user, args.name, args.photos),
             "ask": lambda: verbs.ask(assistant, args.user, args.text, args.image),
             "draw": lambda: verbs.draw(assistant, args.user, args.text, args.out, args.n, args.seed),
-            "concepts": lambda: verbs.concepts(assistant, args.user),
-            "forget": lambda: verbs.forget(assistant, args.user, args.name),
-            "export": lambda: verbs.export(assistant, args.user, args.out),
         }
         return await actions[args.verb]()
     finally:
@@ -104,7 +115,9 @@ def _print_human(verb: str, result: Any) -> None:
         for name, r in result.get("recognition", {}).items():
             print(f"{name}: {'present' if r['present'] else 'absent'} (p={r['probability']:.2f})")
     else:
-        print(" ".join(f"{k}={v}" for k, v in result.items()))
+        print(" ".join(f"{k}={v}" for k, v in result.items() if k != "left_out"))
+        for photo in result.get("left_out", []):
+            print(f"left out {photo['photo']}: {photo['reason']}")
 
 
 def main(argv: list[str] | None = None) -> int:

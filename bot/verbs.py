@@ -1,7 +1,10 @@
-"""The assistant's verbs without a chat: `yo teach / ask / draw / concepts / forget`.
+"""The assistant's verbs without a chat: `yo teach / ask / draw / concepts / forget / export`.
 
-Each runs the same assistant over the same store as the chat bots, for one local user,
-and returns plain data that the command line prints (as text, or as JSON with --json).
+Each works on the same store as the chat bots, for one user (`--user`: "telegram:42" is that
+Telegram user, a bare id one of the terminal's), and returns plain data that the command line
+prints (as text, or as JSON with --json). `concepts`, `forget` and `export` need only the store:
+no model, no training queue. Only `teach` writes rows for a user it has not seen; the others
+read, and a user never seen simply has nothing.
 """
 
 from __future__ import annotations
@@ -11,84 +14,100 @@ from pathlib import Path
 from typing import Any
 
 from personalization.protocol import ModelUnavailable
+from storage import Store
+from storage.models import Concept, User
 
 from .assistant import Assistant, Message, Photo
-from .assistant import asking, library
-from .assistant.context import Turn
+from .assistant import asking, teaching
 from .assistant.names import normalize_name
 from .console import ConsoleChannel
 
 PLATFORM = "console"
+PLATFORMS = ("console", "telegram", "discord")
+POLL_SECONDS = 0.5  # how often `teach` looks whether its job finished (it may run in another process)
 
 
 class VerbError(Exception):
     """The verb could not be done; str() is the one-line reason."""
 
 
-async def _turn(assistant: Assistant, user_id: str, text: str = "", photos: tuple[Photo, ...] = ()) -> Turn:
-    message = Message(PLATFORM, user_id, user_id, text=text, photos=photos)
-    channel = ConsoleChannel(assistant.services.settings.yo_data_dir / "console-out")
-    return await assistant._turn(message, channel)
+def account(user: str) -> tuple[str, str]:
+    """`--user` as (platform, platform user id): "telegram:42", "discord:1234", or a terminal user."""
+    platform, colon, rest = user.partition(":")
+    if colon and platform in PLATFORMS and rest:
+        return platform, rest
+    return PLATFORM, user
 
 
-def _photos(paths: list[Path]) -> tuple[Photo, ...]:
+async def _known_user(store: Store, user: str) -> User | None:
+    return await store.find_user(*account(user))
+
+
+def _read(path: Path) -> Photo:
+    """A photo file as sent (not yet checked as a picture), never reading past the upload limit."""
     from storage.images import BadImage, read_photo_file
 
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise VerbError(f"no such file: {missing[0]}")
-    photos = []
-    for p in paths:
+    if not path.is_file():
+        raise VerbError(f"no such file: {path}")
+    try:
+        return Photo(read_photo_file(path), path.name)  # the chat uploads' limit: a 2 GB file is never read
+    except BadImage as reason:
+        raise VerbError(f"{path}: {reason}") from None
+    except OSError as error:  # unreadable (permissions) or gone since the check above
+        raise VerbError(f"can't read {path}: {error.strerror or error}") from None
+
+
+async def teach(assistant: Assistant, user: str, name: str, photos: list[Path]) -> dict[str, Any]:
+    """Teach NAME from the photos and wait for its training, wherever it runs: this process
+    trains this concept (and nothing else), and a bot on the same data folder may take it first."""
+    readable: list[tuple[Path, Photo]] = []
+    left_out: list[dict[str, str]] = []
+    for path in photos:  # a file that can't be read is left out like a photo the assistant refuses
         try:
-            data = read_photo_file(p)  # the chat uploads' byte limit, so a 2 GB file is never read
-        except BadImage as reason:
-            raise VerbError(f"{p}: {reason}") from None
-        except OSError as error:  # unreadable (permissions) or gone since the check above
-            raise VerbError(f"can't read {p}: {error.strerror or error}") from None
-        photos.append(Photo(data, p.name))
-    return tuple(photos)
-
-
-async def teach(assistant: Assistant, user_id: str, name: str, photos: list[Path]) -> dict[str, Any]:
-    """Teach NAME from the photos and wait for training to end."""
-    turn = await _turn(assistant, user_id, f"/teach {name}", _photos(photos))
-    channel = turn.channel
-    assert isinstance(channel, ConsoleChannel)
-    finished = asyncio.Event()
-    outcome: dict[str, str] = {}
-
-    async def listen(event: Any) -> None:
-        if event.concept.owner_id == turn.user.id and event.kind in ("done", "failed", "cancelled"):
-            outcome["error"] = event.error or ""
-            finished.set()
-
-    assistant.services.queue.subscribe(listen)
-    await assistant.handle(turn.message, channel)
+            readable.append((path, _read(path)))
+        except VerbError as reason:
+            left_out.append({"photo": str(path), "reason": str(reason)})
+    platform, user_id = account(user)
+    message = Message(platform, user_id, user_id, text=f"/teach {name}", photos=tuple(p for _, p in readable))
+    channel = ConsoleChannel(assistant.services.settings.yo_data_dir / "console-out")
+    turn = await assistant._turn(message, channel)
+    services = assistant.services
+    report = await teaching.teach(services, turn, name) if readable else None
+    left_out += [{"photo": str(readable[p.number - 1][0]), "reason": p.reason} for p in (report.left_out if report else [])]
     concept = await assistant.store.find_concept(turn.user.id, normalize_name(name))
     if concept is None or concept.status == "collecting":
         said = " ".join(r.text for r in channel.replies).strip()
         if concept is not None and concept.status == "collecting":
             await assistant.store.delete_concept(concept.id)  # a one-shot teach leaves nothing half done
-        raise VerbError(said or f"could not teach {name}")
-    await finished.wait()
-    concept = await assistant.store.get_concept(concept.id)
-    assert concept is not None
-    result = {"name": concept.display_name, "status": concept.status}
-    if outcome.get("error"):
-        result["error"] = outcome["error"]
+        reasons = "; ".join(f"{p['photo']}: {p['reason']}" for p in left_out)
+        raise VerbError(said or reasons or f"could not teach {name}")
+    await services.queue.start(only_concept=concept.id)
+    job = await assistant.store.latest_job_for_concept(concept.id)
+    while job is not None and job.state in ("queued", "running"):
+        await asyncio.sleep(POLL_SECONDS)
+        job = await assistant.store.get_job(job.id)
+    final = await assistant.store.get_concept(concept.id)
+    if final is None:
+        raise VerbError(f"{name} was forgotten while it trained")
+    result: dict[str, Any] = {"name": final.display_name, "status": final.status}
+    if job is not None and job.state != "done":
+        result["error"] = job.error or job.state
+    if left_out:
+        result["left_out"] = left_out
     return result
 
 
-async def ask(assistant: Assistant, user_id: str, text: str, image: Path | None) -> dict[str, Any]:
-    photos = _photos([image]) if image else ()
-    turn = await _turn(assistant, user_id, text, photos)
+async def ask(assistant: Assistant, user: str, text: str, image: Path | None) -> dict[str, Any]:
+    """Answer a question (about a photo, with `image`); stores nothing."""
     services = assistant.services
-    photo = await asking.the_photo(turn)
-    concepts, segments = await asking.mentioned(services, turn, text)
+    photo = await asking.sanitized(_read(image)) if image else None
+    known = await _known_user(assistant.store, user)
+    visible = [] if known is None else await services.store.visible_concepts(known.id, None)
+    concepts, segments = asking.named_in(visible, text)
     refs = [await services.concept_ref(c) for c in concepts]
     result: dict[str, Any] = {"answer": await services.models.answer(segments, refs, photo)}
     if photo is not None:
-        candidates = [c for c in (concepts or await asking.visible(services, turn)) if c.tokens_file]
+        candidates = [c for c in (concepts or visible) if c.tokens_file]
         trained = [await services.concept_ref(c) for c in candidates]
         found = await services.models.recognise(photo, trained) if trained else []
         result["recognition"] = {c.display_name: {"present": r.present, "probability": r.probability}
@@ -96,15 +115,17 @@ async def ask(assistant: Assistant, user_id: str, text: str, image: Path | None)
     return result
 
 
-async def draw(assistant: Assistant, user_id: str, text: str, out: Path, n: int = 1,
+async def draw(assistant: Assistant, user: str, text: str, out: Path, n: int = 1,
                seed: int | None = None) -> dict[str, Any]:
-    """Draw n images; the first goes to OUT, the others beside it (OUT-2.png, …)."""
-    turn = await _turn(assistant, user_id, text)
-    drawer = getattr(assistant.services.models, "draw", None)
+    """Draw n images; the first goes to OUT, the others beside it (OUT-2.png, …). Stores nothing."""
+    services = assistant.services
+    drawer = getattr(services.models, "draw", None)
     if drawer is None:
-        raise ModelUnavailable(f"the model {assistant.services.models.model_id} cannot draw")
-    concepts, segments = await asking.mentioned(assistant.services, turn, text)
-    refs = [await assistant.services.concept_ref(c) for c in concepts]
+        raise ModelUnavailable(f"the model {services.models.model_id} cannot draw")
+    known = await _known_user(assistant.store, user)
+    visible = [] if known is None else await services.store.visible_concepts(known.id, None)
+    concepts, segments = asking.named_in(visible, text)
+    refs = [await services.concept_ref(c) for c in concepts]
     images = await drawer(segments, refs, n=n, seed=seed)
     paths = [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(2, len(images) + 1)]
     for path, image in zip(paths, images):
@@ -112,23 +133,36 @@ async def draw(assistant: Assistant, user_id: str, text: str, out: Path, n: int 
     return {"images": [str(p) for p in paths], "concepts": [c.display_name for c in concepts]}
 
 
-async def concepts(assistant: Assistant, user_id: str) -> list[dict[str, str]]:
-    user = await assistant.store.get_or_create_user(PLATFORM, user_id)
-    return [{"name": c.display_name, "status": c.status} for c in await assistant.store.list_concepts(user.id)]
+async def concepts(store: Store, user: str) -> list[dict[str, str]]:
+    known = await _known_user(store, user)
+    return [] if known is None else [{"name": c.display_name, "status": c.status}
+                                     for c in await store.list_concepts(known.id)]
 
 
-async def forget(assistant: Assistant, user_id: str, name: str) -> dict[str, Any]:
-    turn = await _turn(assistant, user_id)
-    concept = await assistant.store.find_concept(turn.user.id, normalize_name(name))
+async def _own_concept(store: Store, user: str, name: str) -> Concept:
+    known = await _known_user(store, user)
+    concept = None if known is None else await store.find_concept(known.id, normalize_name(name))
     if concept is None:
         raise VerbError(f"no concept called {name}")
-    await library.confirm_forget(assistant.services, turn, concept.id)
+    return concept
+
+
+async def forget(store: Store, user: str, name: str) -> dict[str, Any]:
+    """Delete a concept: rows, photos, tokens. A job waiting for it is cancelled; one training it
+    in another process finds it gone when it ends and keeps nothing."""
+    concept = await _own_concept(store, user, name)
+    job = await store.active_job_for_concept(concept.id)
+    if job is not None and job.state == "queued":
+        await store.cancel_job(job.id)
+    await store.delete_concept(concept.id)
     return {"name": concept.display_name, "forgotten": True}
 
 
-async def export(assistant: Assistant, user_id: str, out: Path) -> dict[str, Any]:
+async def export(store: Store, user: str, out: Path) -> dict[str, Any]:
     """Everything kept about the user, as a zip: rows as JSON, photos and token files."""
-    user = await assistant.store.get_or_create_user(PLATFORM, user_id)
-    data = await assistant.store.export_user(user.id)
+    known = await _known_user(store, user)
+    if known is None:
+        raise VerbError(f"I keep nothing about {user}")
+    data = await store.export_user(known.id)
     out.write_bytes(data)
     return {"file": str(out), "bytes": len(data)}

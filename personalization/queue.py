@@ -1,10 +1,16 @@
 """The durable training queue: jobs live in the store's jobs table, this runs them.
 
-One `TrainingQueue` per bot process leases jobs from SQLite (fair across users, see
+One `TrainingQueue` per process leases jobs from SQLite (fair across users, see
 `Store.lease_next_job`), hands each to the model service and reports what happens to
 listeners (the assistant turns events into chat messages). Because every state change
 is a row, a restart of the bot, or a worker that dies mid-job, loses nothing: leases
 that nobody renews expire and the job is run again, a bounded number of times.
+
+Several processes may share one data folder (`yo run`, `yo teach`, a second bot): a job
+is only ever taken from a runner that is gone, never from a live one. A lease names its
+owner as host/pid/runner; a runner of this machine whose process no longer exists (or, in
+this process, that has stopped) is known gone at once, any other only when its lease runs
+out by the clock.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
+import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +46,38 @@ class JobEvent:
 
 Listener = Callable[[JobEvent], Awaitable[None]]
 
+HOST = socket.gethostname()
+_LIVE_OWNERS: set[str] = set()  # the runners of this process that are running now
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def owner_is_gone(owner: str) -> bool:
+    """Whether the runner named by a lease owner ("host/pid/runner") is certainly gone.
+    Only a process of this machine can be checked; for others (and leases written before
+    owners were named this way) the lease's expiry decides."""
+    host, _, rest = owner.partition("/")
+    pid, _, _ = rest.partition("/")
+    if host != HOST or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return owner not in _LIVE_OWNERS
+    return not _pid_exists(int(pid))
+
 
 @dataclass
 class _Running:
     job: Job
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: bool = False  # the lease was taken away (this runner was presumed dead): drop the result
 
 
 class _EventToken:
@@ -68,7 +101,8 @@ class TrainingQueue:
         self.poll_seconds = poll_seconds
         self.epochs = epochs  # None: the recipe's default
         self._concurrency = concurrency
-        self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.owner = f"{HOST}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self._only_concept: int | None = None
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._running: dict[int, _Running] = {}
@@ -89,23 +123,33 @@ class TrainingQueue:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    async def start(self) -> None:
-        # This process is the only runner of the embedded default: a job still marked
-        # running was leased by a previous life of the bot that died, so run it again now
-        # rather than waiting for its lease to run out.
-        await self._requeue_expired(now=time.time() + self.lease_seconds * 2)
+    async def start(self, *, only_concept: int | None = None) -> None:
+        """Start running jobs (with `only_concept`, only that concept's). Jobs of runners that
+        died run again now; those of live runners, in this process or another, are left to them."""
+        self._only_concept = only_concept
+        _LIVE_OWNERS.add(self.owner)
+        await self._requeue_abandoned()
         self._task = asyncio.create_task(self._run_forever(), name="training-queue")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._stopping = True
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-            self._stopping = False
+        """Stop running jobs. A job still training goes back to the head of the queue, its
+        attempt not counted, for whichever runner comes next."""
+        if self._task is None:
+            return
+        self._stopping = True
+        _LIVE_OWNERS.discard(self.owner)
+        for running in list(self._running.values()):
+            running.lost = True  # whatever its training still returns is not ours to keep
+            running.cancel.set()
+            if await self.store.hand_back_job(running.job.id, self.owner):
+                await self.store.set_concept_status(running.job.concept_id, "queued")
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+        self._stopping = False
 
     async def submit(self, concept: Concept, *, notify_platform: str | None = None,
                      notify_chat_id: str | None = None, warm_start: bool = False) -> Job:
@@ -144,8 +188,8 @@ class TrainingQueue:
                     await asyncio.wait(tasks, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    await self._requeue_expired()
-                    job = await self.store.lease_next_job(self.worker_id, self.lease_seconds)
+                    await self._requeue_abandoned()
+                    job = await self.store.lease_next_job(self.owner, self.lease_seconds, concept_id=self._only_concept)
                 except Exception:  # a locked or broken database must not kill the runner
                     log.exception("could not lease a training job")
                     job = None
@@ -169,7 +213,7 @@ class TrainingQueue:
             await self.store.finish_job(job.id, "cancelled", "the concept was forgotten")
             return
         running = self._running[job.id] = _Running(job)
-        renew = asyncio.create_task(self._keep_lease(job))
+        renew = asyncio.create_task(self._keep_lease(running))
         await self.store.set_concept_status(concept.id, "training")
         await self._emit(JobEvent(job, concept, "started"))
         try:
@@ -177,7 +221,9 @@ class TrainingQueue:
             result = await self.models.train(request, self._progress_reporter(job, concept),
                                              _EventToken(running.cancel))
         except TrainingCancelled:
-            await self.store.finish_job(job.id, "cancelled")
+            if running.lost:
+                return
+            await self.store.finish_job(job.id, "cancelled", owner=self.owner)
             await self._restore_status(concept)
             await self._emit(JobEvent(job, concept, "cancelled"))
         except ModelUnavailable as error:
@@ -187,12 +233,15 @@ class TrainingQueue:
             log.exception("training job %s for concept %s failed", job.id, concept.id)
             await self._retry_or_fail(job, concept, f"{type(error).__name__}: {error}")
         else:
+            if running.lost:
+                log.warning("training job %s finished after its lease was lost; another runner has it", job.id)
+                return
             saved = await self.store.save_tokens(concept.id, result.tokens, self.models.model_id)
             if saved is None:  # forgotten while it trained: nothing to keep, nobody to tell
                 await self.store.finish_job(job.id, "cancelled", "the concept was forgotten")
                 return
             await self.store.set_concept_status(concept.id, "ready")
-            await self.store.finish_job(job.id, "done")
+            await self.store.finish_job(job.id, "done", owner=self.owner)
             await self._emit(JobEvent(job, saved, "done"))
         finally:
             renew.cancel()
@@ -200,19 +249,21 @@ class TrainingQueue:
 
     async def _retry_or_fail(self, job: Job, concept: Concept, error: str) -> None:
         current = await self.store.get_job(job.id) or job
+        if current.lease_owner != self.owner:
+            return  # no longer ours: another runner has it, or it was handed back
         if current.attempts < current.max_attempts:
-            await self.store.release_job(job.id, error)
+            await self.store.release_job(job.id, error, owner=self.owner)
             await self.store.set_concept_status(concept.id, "queued")
             await self._emit(JobEvent(current, concept, "retrying", error=error))
         else:
-            await self.store.finish_job(job.id, "failed", error)
+            await self.store.finish_job(job.id, "failed", error, owner=self.owner)
             failed_status = "ready" if concept.tokens_file else "failed"
             await self.store.set_concept_status(concept.id, failed_status, error)
             await self._emit(JobEvent(current, concept, "failed", error=error))
 
-    async def _requeue_expired(self, now: float | None = None) -> None:
-        """Run again the jobs whose worker stopped renewing; tell about those that ran out of tries."""
-        for job in await self.store.requeue_expired(now=now):
+    async def _requeue_abandoned(self) -> None:
+        """Run again the jobs whose runner is gone; tell about those that ran out of tries."""
+        for job in await self.store.requeue_abandoned(owner_is_gone):
             concept = await self.store.get_concept(job.concept_id)
             if concept is None:
                 continue
@@ -227,10 +278,19 @@ class TrainingQueue:
         """A stopped job leaves the concept as before: ready if it had tokens, else collecting."""
         await self.store.set_concept_status(concept.id, "ready" if concept.tokens_file else "collecting")
 
-    async def _keep_lease(self, job: Job) -> None:
+    async def _keep_lease(self, running: _Running) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            await self.store.renew_lease(job.id, self.worker_id, self.lease_seconds)
+            try:
+                kept = await self.store.renew_lease(running.job.id, self.owner, self.lease_seconds)
+            except Exception:  # a busy database: try again at the next beat, the lease has time left
+                log.warning("could not renew the lease of training job %s", running.job.id, exc_info=True)
+                continue
+            if not kept:  # this process was presumed dead (asleep past its lease): stop, another runs it
+                log.warning("lost the lease of training job %s; stopping it here", running.job.id)
+                running.lost = True
+                running.cancel.set()
+                return
 
     async def _request_for(self, concept: Concept, job: Job) -> TrainRequest:
         positives = [await self.store.read_photo(p) for p in await self.store.list_photos(concept.id, "positive")]

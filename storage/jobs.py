@@ -1,9 +1,13 @@
 """The durable training queue's rows: enqueue, lease fairly, renew, finish, recover.
 
-A job is leased, not taken: `lease_next_job` marks it running with an expiry, the runner
-renews the lease while it works, and `requeue_expired` hands jobs whose runner died back to
-the queue, or fails them once they have used up `max_attempts`. State lives in SQLite only,
-so a restart loses nothing.
+A job is leased, not taken: `lease_next_job` marks it running under its owner (one queue
+runner of one process) with an expiry, the runner renews the lease while it works, and
+`requeue_abandoned` hands back the jobs whose runner is gone: its lease ran out by the clock,
+or the caller knows the owner is dead (a process of this machine that no longer exists).
+A live owner's job is never taken: several processes share one queue. Jobs go back to the
+queue, or fail once they have used up `max_attempts`. A runner that stops cleanly hands its
+jobs back (`hand_back_job`) without spending an attempt. State lives in SQLite only, so a
+restart loses nothing.
 
 Fairness: one user with five concepts must not make everyone else wait for all five. Among
 users with queued jobs the next job goes to the user with the fewest running jobs, then the
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiosqlite
@@ -89,16 +93,18 @@ class JobsMixin(StoreBase):
                                       "('queued', 'running')", (user_id,))
         return 0 if row is None else int(row["n"])
 
-    async def lease_next_job(self, worker_id: str, lease_seconds: float) -> Job | None:
-        """Take the next job (fairly, see the module docstring) for `lease_seconds`."""
+    async def lease_next_job(self, owner: str, lease_seconds: float, *, concept_id: int | None = None) -> Job | None:
+        """Take the next job (fairly, see the module docstring) for `lease_seconds`; with
+        `concept_id`, only that concept's (a one-shot `yo teach` trains its own, no one else's)."""
         now = self.now()
         async with self.db.transaction() as conn:
-            chosen = next(await _fair_order(conn), None)
+            order = await _fair_order(conn)
+            chosen = next((job for job in order if concept_id in (None, job["concept_id"])), None)
             if chosen is None:
                 return None
             await execute(conn, "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, "
                           "attempts = attempts + 1, started_at = ?, finished_at = NULL WHERE id = ?",
-                          (worker_id, now + lease_seconds, now, chosen["id"]))
+                          (owner, now + lease_seconds, now, chosen["id"]))
             return await self._job(conn, chosen["id"])
 
     async def renew_lease(self, job_id: int, worker_id: str, lease_seconds: float) -> bool:
@@ -113,39 +119,53 @@ class JobsMixin(StoreBase):
             return await execute(conn, "UPDATE jobs SET progress = ?, detail = ? WHERE id = ?",
                                  (progress, json.dumps(detail, default=str), job_id)) > 0
 
-    async def finish_job(self, job_id: int, state: JobState, error: str | None = None) -> bool:
+    async def finish_job(self, job_id: int, state: JobState, error: str | None = None, *,
+                         owner: str | None = None) -> bool:
         """Mark a queued or running job done, failed or cancelled. A job already final is
-        left as it is (False): the first verdict stands."""
+        left as it is (False): the first verdict stands. With `owner`, a running job is
+        finished only if it still runs under that owner (not handed to another runner)."""
         if state not in FINAL_JOB_STATES:
             raise ValueError(f"not a final job state: {state!r}")
         async with self.db.transaction() as conn:
             return await execute(
                 conn, "UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_owner = NULL, "
                 "lease_expires_at = NULL, progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END "
-                "WHERE id = ? AND state IN ('queued', 'running')", (state, error, self.now(), state, job_id)) > 0
+                "WHERE id = ? AND (state = 'queued' OR (state = 'running' AND (? IS NULL OR lease_owner = ?)))",
+                (state, error, self.now(), state, job_id, owner, owner)) > 0
 
     async def cancel_job(self, job_id: int) -> bool:
         return await self.finish_job(job_id, "cancelled")
 
-    async def release_job(self, job_id: int, error: str | None = None) -> bool:
+    async def release_job(self, job_id: int, error: str | None = None, *, owner: str | None = None) -> bool:
         """Give a running job back to the queue to be tried again (its attempt still counts).
         If the concept has a newer job waiting, this one is cancelled as superseded instead;
-        if it has used all its attempts, it fails ("gave up after N attempts (error)")."""
+        if it has used all its attempts, it fails ("gave up after N attempts (error)").
+        With `owner`, only while the job still runs under that owner."""
         async with self.db.transaction() as conn:
-            row = await fetch_one(conn, "SELECT * FROM jobs WHERE id = ? AND state = 'running'", (job_id,))
+            row = await fetch_one(conn, "SELECT * FROM jobs WHERE id = ? AND state = 'running' AND "
+                                  "(? IS NULL OR lease_owner = ?)", (job_id, owner, owner))
             if row is None:
                 return False
             await self._requeue(conn, row, error)
             return True
 
-    async def requeue_expired(self, now: float | None = None) -> list[Job]:
-        """Running jobs whose lease ran out (their runner died): back to the queue, or
-        failed with "gave up after N attempts" once attempts reach max_attempts. Returns them
-        as they are now. `now` may be set ahead to reclaim every lease of a dead process."""
-        now = self.now() if now is None else now
+    async def hand_back_job(self, job_id: int, owner: str) -> bool:
+        """A runner that stops cleanly gives its running job back to the head of the line, the
+        attempt not counted: it was interrupted, not failed. False if it no longer held it."""
         async with self.db.transaction() as conn:
-            rows = await fetch_all(conn, "SELECT * FROM jobs WHERE state = 'running' AND "
-                                   "(lease_expires_at IS NULL OR lease_expires_at < ?) ORDER BY id", (now,))
+            return await execute(conn, "UPDATE jobs SET state = 'queued', attempts = MAX(0, attempts - 1), "
+                                 "lease_owner = NULL, lease_expires_at = NULL, progress = 0 "
+                                 "WHERE id = ? AND state = 'running' AND lease_owner = ?", (job_id, owner)) > 0
+
+    async def requeue_abandoned(self, owner_is_gone: Callable[[str], bool] = lambda owner: False) -> list[Job]:
+        """Running jobs whose runner is gone: its lease ran out by the clock, or
+        `owner_is_gone(owner)` says so. Back to the queue, or failed with "gave up after N
+        attempts" once attempts reach max_attempts. Returns them as they are now."""
+        now = self.now()
+        async with self.db.transaction() as conn:
+            rows = [row for row in await fetch_all(conn, "SELECT * FROM jobs WHERE state = 'running' ORDER BY id")
+                    if row["lease_expires_at"] is None or row["lease_expires_at"] < now
+                    or (row["lease_owner"] is not None and owner_is_gone(row["lease_owner"]))]
             for row in rows:
                 if row["attempts"] >= row["max_attempts"]:
                     await execute(conn, "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, "
@@ -173,6 +193,11 @@ class JobsMixin(StoreBase):
 
     async def get_job(self, job_id: int) -> Job | None:
         row = await self.db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else Job.from_row(row)
+
+    async def latest_job_for_concept(self, concept_id: int) -> Job | None:
+        row = await self.db.fetch_one("SELECT * FROM jobs WHERE concept_id = ? ORDER BY id DESC LIMIT 1",
+                                      (concept_id,))
         return None if row is None else Job.from_row(row)
 
     async def active_job_for_concept(self, concept_id: int) -> Job | None:

@@ -71,6 +71,12 @@ class Store(ConceptsMixin, PhotosMixin, JobsMixin, ExportMixin):
         assert row is not None
         return User.from_row(row)
 
+    async def find_user(self, platform: str, platform_user_id: str) -> User | None:
+        """The user behind a platform account, if Yo has seen them (read-only)."""
+        row = await self.db.fetch_one("SELECT * FROM users WHERE platform = ? AND platform_user_id = ?",
+                                      (platform, str(platform_user_id)))
+        return None if row is None else User.from_row(row)
+
     async def get_user(self, user_id: int) -> User | None:
         row = await self.db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
         return None if row is None else User.from_row(row)

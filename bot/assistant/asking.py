@@ -11,7 +11,7 @@ from storage.images import BadImage, sanitize_image
 from storage.models import Concept
 
 from .context import Services, Turn
-from .messages import Button, Reply
+from .messages import Button, Photo, Reply
 from .names import find_mentions, to_segments
 from .instant import prefilter, quick_ref, update_prototype
 from .refresh import maybe_refresh
@@ -23,12 +23,17 @@ async def visible(services: Services, turn: Turn) -> list[Concept]:
 
 
 async def mentioned(services: Services, turn: Turn, text: str) -> tuple[list[Concept], list[str | int]]:
-    """Concepts named in `text` (own ones win over shared ones of the same name) and the
-    text as protocol segments."""
-    concepts = await visible(services, turn)  # own first: find_mentions keeps the first of one key
+    """Concepts this user may use here that `text` names, and the text as protocol segments."""
+    return named_in(await visible(services, turn), text)
+
+
+def named_in(concepts: list[Concept], text: str) -> tuple[list[Concept], list[str | int]]:
+    """The concepts `text` names, each once in the order first named, and the text as protocol
+    segments. Own concepts come first in `concepts`: on a clash of names they win over shared ones
+    (find_mentions keeps the first of one key)."""
     by_id = {c.id: c for c in concepts}
     mentions = find_mentions(text, [(c.display_name, c.id) for c in concepts])
-    order = list(dict.fromkeys(m.item for m in mentions))  # each concept once, as first named
+    order = list(dict.fromkeys(m.item for m in mentions))
     index_of = {cid: i for i, cid in enumerate(order)}
     return [by_id[cid] for cid in order], to_segments(text, mentions, index_of)
 
@@ -37,9 +42,12 @@ async def the_photo(turn: Turn) -> bytes | None:
     """The photo a question is about: attached, or in the message it replies to.
     Raises BadImage for anything that isn't a usable still photo."""
     photos = turn.message.photos or turn.message.reply_photos
-    if not photos:
-        return None
-    return await asyncio.to_thread(sanitize_image, photos[0].data)  # CPU work: off the event loop
+    return await sanitized(photos[0]) if photos else None
+
+
+async def sanitized(photo: Photo) -> bytes:
+    """The photo safe to keep and to show a model (BadImage if it is not one)."""
+    return await asyncio.to_thread(sanitize_image, photo.data)  # CPU work: off the event loop
 
 
 async def ask(services: Services, turn: Turn, text: str) -> None:

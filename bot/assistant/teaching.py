@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from dataclasses import dataclass, field
 
 from storage.errors import ConceptExists
 from storage.images import BadImage
@@ -15,6 +16,36 @@ from .messages import Photo
 from .names import InvalidName, clean_name, normalize_name
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A photo that was sent but not kept, and why."""
+
+    number: int  # 1-based, in the order sent
+    filename: str | None
+    reason: str
+
+    def label(self) -> str:
+        return f"{self.number}" + (f" ({self.filename})" if self.filename else "")
+
+
+@dataclass
+class PhotosAdded:
+    """What became of the photos of one message: how many were kept, and every one that was not."""
+
+    added: int = 0
+    left_out: list[LeftOut] = field(default_factory=list)
+
+    def lines(self, alone: bool) -> list[str]:
+        """One line per reason, naming its photos ("Photos 11 (a.jpg), 12: …")."""
+        by_reason: dict[str, list[LeftOut]] = {}
+        for photo in self.left_out:
+            by_reason.setdefault(photo.reason, []).append(photo)
+        if alone and len(self.left_out) == 1:
+            return [f"That photo: {self.left_out[0].reason}"]
+        return [f"Photo{'s' if len(photos) > 1 else ''} {', '.join(p.label() for p in photos)}: {reason}"
+                for reason, photos in by_reason.items()]
 
 
 def deep_link_payload(name: str) -> str:
@@ -56,7 +87,9 @@ async def active_session(services: Services, turn: Turn) -> TeachingSession | No
     return session
 
 
-async def teach(services: Services, turn: Turn, raw_name: str) -> None:
+async def teach(services: Services, turn: Turn, raw_name: str) -> PhotosAdded | None:
+    """Start (or go back to) teaching a concept; photos that came with the command are added,
+    and what became of them returned."""
     if turn.chat.is_group:
         link = turn.channel.private_link(deep_link_payload(raw_name)) if raw_name else None
         await turn.say("Let's do the teaching in a private chat, so your photos stay between us."
@@ -86,15 +119,15 @@ async def teach(services: Services, turn: Turn, raw_name: str) -> None:
     services.sessions[turn.session_key] = session
 
     if turn.message.photos:
-        added = await add_photos(services, turn, session, concept, turn.message.photos)
-        if created and added == 0:
+        report = await add_photos(services, turn, session, concept, turn.message.photos)
+        if created and report.added == 0:
             # Nothing usable arrived with the command: leave no empty concept behind.
             await store.delete_concept(concept.id)
             del services.sessions[turn.session_key]
-            return
+            return report
         if await photo_count(services, concept) >= services.settings.yo_min_photos:
             await done(services, turn)
-        return
+        return report
     if created:
         await turn.say(f"Let's meet {name}! Send me {services.settings.yo_min_photos}–"
                        f"{services.settings.yo_max_photos} photos of {name} (different places and angles help), "
@@ -106,6 +139,7 @@ async def teach(services: Services, turn: Turn, raw_name: str) -> None:
     else:
         await turn.say(f"You already have {concept.display_name}. Send more photos of "
                        f"{concept.display_name} and /done, and I'll refresh what I know. /cancel to stop.")
+    return None
 
 
 async def photo_count(services: Services, concept: Concept) -> int:
@@ -113,41 +147,38 @@ async def photo_count(services: Services, concept: Concept) -> int:
 
 
 async def add_photos(services: Services, turn: Turn, session: TeachingSession, concept: Concept,
-                     photos: tuple[Photo, ...]) -> int:
-    """Store the photos that are good; tell the user about the others. Returns how many were added."""
+                     photos: tuple[Photo, ...]) -> PhotosAdded:
+    """Store the photos that are good; tell the user about every other one, by number (and file
+    name where it has one) and reason."""
     store, limit = services.store, services.settings.yo_max_photos
     have = await photo_count(services, concept)
-    problems: list[str] = []
-    added = repeated = 0
+    report = PhotosAdded()
     for number, photo in enumerate(photos, start=1):
         if have >= limit:
-            problems.append(f"{concept.display_name} already has {limit} photos, the most I use; "
-                            "I left out the rest.")
-            break
+            report.left_out.append(LeftOut(number, photo.filename, f"{concept.display_name} already has "
+                                           f"{limit} photos, the most I use, so I left this out."))
+            continue
         try:
             record = await store.add_photo(concept.id, photo.data, "positive", "teach")
         except BadImage as reason:
-            label = f"Photo {number}" if len(photos) > 1 else "That photo"
-            problems.append(f"{label}: {reason}")
+            report.left_out.append(LeftOut(number, photo.filename, str(reason)))
             continue
         now = await photo_count(services, concept)
         if now == have:  # the same photo again: the store keeps one copy
-            repeated += 1
+            report.left_out.append(LeftOut(number, photo.filename, "I already have this photo."))
             continue
         session.added_photo_ids.append(record.id)
         have = now
-        added += 1
+        report.added += 1
     lines = []
-    if repeated:
-        problems.append(f"{repeated} of those {'were photos' if repeated > 1 else 'was a photo'} I already had.")
-    if added:
+    if report.added:
         need = services.settings.yo_min_photos - have
         more = f" {need} more, then /done." if need > 0 else " Send /done when you're ready, or more photos."
-        lines.append(f"Got {added} photo{'s' if added != 1 else ''} of {concept.display_name} "
+        lines.append(f"Got {report.added} photo{'s' if report.added != 1 else ''} of {concept.display_name} "
                      f"({have} in all).{more}")
-    lines.extend(problems)
+    lines.extend(report.lines(alone=len(photos) == 1))
     await turn.say("\n".join(lines))
-    return added
+    return report
 
 
 async def photos_in_session(services: Services, turn: Turn, session: TeachingSession) -> None:

@@ -34,10 +34,10 @@ class Person:
         self.group = group
         self.channel = RecordingChannel()
 
-    async def says(self, text: str = "", *photos: bytes, addressed: bool = True,
+    async def says(self, text: str = "", *photos: bytes | Photo, addressed: bool = True,
                    reply_photos: tuple[bytes, ...] = ()) -> RecordingChannel:
         message = Message("test", self.user_id, self.chat_id, is_group=self.group, text=text,
-                          photos=tuple(Photo(p) for p in photos), addressed=addressed,
+                          photos=tuple(p if isinstance(p, Photo) else Photo(p) for p in photos), addressed=addressed,
                           reply_photos=tuple(Photo(p) for p in reply_photos))
         await self.assistant.handle(message, self.channel)
         return self.channel

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import build_assistant
-from bot.assistant import Assistant
+from bot.assistant import Assistant, Photo
 from bot.assistant.tracking import progress_text
 from personalization.protocol import TrainProgress
 from tests.bot.conftest import Person, wait_for
@@ -148,4 +148,18 @@ async def test_the_same_photo_twice_is_kept_once_and_said_so(assistant, person) 
     same = photo(ORANGE, seed=1)
     channel = await ana.says("", same, same, photo(ORANGE, seed=2))
     assert "Got 2 photos of Bo (2 in all)" in channel.last.text
-    assert "1 of those was a photo I already had." in channel.last.text
+    assert "Photo 2: I already have this photo." in channel.last.text
+
+
+async def test_every_photo_left_out_is_named_with_its_reason(assistant, person) -> None:
+    """Issue 22: a broken photo and the photos past the limit are named, not dropped in silence."""
+    ana = person("ana")
+    sent = [Photo(photo(ORANGE, seed=seed), f"bo{seed}.jpg") for seed in range(11)]
+    sent.insert(1, Photo(b"", "zero.jpg"))
+    channel = await ana.says("/teach Bo", *sent)
+    said = "\n".join(channel.texts)
+    assert "Photo 2 (zero.jpg): " in said
+    assert "Photo 12 (bo10.jpg): Bo already has 10 photos, the most I use, so I left this out." in said
+    user = await assistant.store.get_or_create_user("test", "ana")
+    [bo] = await assistant.store.list_concepts(user.id)
+    assert len(await assistant.store.list_photos(bo.id, "positive")) == 10

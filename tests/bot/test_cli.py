@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +110,7 @@ def test_asking_about_a_file_that_is_no_photo_is_one_line(tmp_path: Path, env: d
 
 def test_export_to_a_folder_that_does_not_exist_is_one_line(tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "nowhere" / "x.zip"
+    asyncio.run(_seen(Path(env["YO_DATA_DIR"]), "console", "local"))
     said = _one_line_failure(yo("export", "--out", str(out), env=env))
     assert said == f"yo: can't write {out}: No such file or directory"
 
@@ -118,3 +121,70 @@ def test_a_huge_local_photo_is_refused_by_name_without_reading_it(tmp_path: Path
         f.truncate(2 * 1024**3)  # sparse: reading it whole would cost 2 GB of memory
     said = _one_line_failure(yo("teach", "Bo", str(huge), env=env))
     assert str(huge) in said and "too big (2048 MB)" in said and "up to 20 MB" in said
+
+
+async def _seen(data_dir: Path, platform: str, user_id: str) -> None:
+    """A user Yo has met, with nothing taught."""
+    from storage import Store
+
+    store = await Store.open(data_dir)
+    try:
+        await store.get_or_create_user(platform, user_id)
+    finally:
+        await store.close()
+
+
+def _rows(data_dir: Path) -> dict[str, int]:
+    with sqlite3.connect(data_dir / "yo.sqlite3") as db:
+        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("users", "chats", "concepts", "jobs")}
+
+
+def test_store_verbs_need_no_model_and_write_nothing(tmp_path: Path) -> None:
+    """Issue 22 (9) and 17 (3): listing, forgetting and exporting work with no model at all, start
+    no training, and a user never seen is not created by looking."""
+    data = tmp_path / "data"
+    env = {**os.environ, "YO_MODEL": str(tmp_path / "no-such-model"), "YO_DATA_DIR": str(data),
+           "HF_HUB_OFFLINE": "1", "TELEGRAM_BOT_TOKEN": "", "DISCORD_BOT_TOKEN": ""}
+    listed = yo("concepts", "--json", "--user", "ghost", env=env, timeout=60)
+    assert (listed.returncode, listed.stdout.strip()) == (0, "[]"), listed.stderr
+    assert _rows(data) == {"users": 0, "chats": 0, "concepts": 0, "jobs": 0}
+    forgot = yo("forget", "Bo", "--json", env=env, timeout=60)
+    assert forgot.returncode == 1 and forgot.stderr.strip() == "yo: no concept called Bo", forgot.stderr
+    exported = yo("export", "--out", str(tmp_path / "x.zip"), "--json", env=env, timeout=60)
+    assert exported.returncode == 1 and "keep nothing" in exported.stderr, exported.stderr
+    assert _rows(data) == {"users": 0, "chats": 0, "concepts": 0, "jobs": 0}
+
+    asyncio.run(_seen(data, "telegram", "42"))
+    exported = yo("export", "--user", "telegram:42", "--out", str(tmp_path / "x.zip"), "--json", env=env, timeout=60)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["file"] == str(tmp_path / "x.zip")
+    assert _rows(data)["users"] == 1
+
+
+def test_asking_writes_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+    path = tmp_path / "park.jpg"
+    path.write_bytes(photo((10, 200, 40), seed=3))
+    asked = yo("ask", "is Bo in this?", "--image", str(path), "--json", "--user", "ghost", env=env)
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["recognition"] == {}
+    assert _rows(Path(env["YO_DATA_DIR"])) == {"users": 0, "chats": 0, "concepts": 0, "jobs": 0}
+
+
+def test_teach_names_every_photo_it_left_out(tmp_path: Path, env: dict[str, str]) -> None:
+    """Issue 22 (2): a broken photo among good ones is named with its reason, plain and --json."""
+    paths = []
+    for seed in range(3):
+        path = tmp_path / f"good{seed}.jpg"
+        path.write_bytes(photo((200, 120, 40), seed=seed))
+        paths.append(str(path))
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    paths.insert(1, str(tmp_path / "zero.jpg"))
+    taught = yo("teach", "Mix", *paths, "--json", env=env)
+    assert taught.returncode == 0, taught.stderr
+    result = json.loads(taught.stdout)
+    assert result["status"] == "ready"
+    [left] = result["left_out"]
+    assert left["photo"] == str(tmp_path / "zero.jpg") and "empty" in left["reason"]
+    plain = yo("teach", "Mix2", *paths, env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert f"left out {tmp_path / 'zero.jpg'}: " in plain.stdout

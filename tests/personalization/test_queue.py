@@ -163,7 +163,7 @@ async def test_stop_returns_even_when_the_runner_swallows_its_cancellation(tmp_p
     store = await Store.open(tmp_path)
     leasing = asyncio.Event()
 
-    async def lease_that_swallows(*args: object) -> None:
+    async def lease_that_swallows(*args: object, **kwargs: object) -> None:
         leasing.set()
         try:
             await asyncio.sleep(30)

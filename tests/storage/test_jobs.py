@@ -74,7 +74,7 @@ async def test_a_lease_sets_running_and_can_be_renewed_only_by_its_worker(store:
     clock.advance(20)
     assert await store.renew_lease(job.id, "w1", 30) and not await store.renew_lease(job.id, "w2", 30)
     clock.advance(20)  # past the first lease, inside the renewed one
-    assert await store.requeue_expired() == []
+    assert await store.requeue_abandoned() == []
     assert await store.set_job_progress(job.id, 0.5, {"epoch": 2, "loss": 0.1})
     progress = await store.get_job(job.id)
     assert progress is not None and (progress.progress, progress.detail) == (0.5, {"epoch": 2, "loss": 0.1})
@@ -92,12 +92,12 @@ async def test_expired_leases_are_retried_then_given_up(store: Store, clock: Fak
         job = await store.lease_next_job(f"w{attempt}", 10)
         assert job is not None and job.attempts == attempt
         clock.advance(11)  # the worker died: nobody renews
-        [requeued] = await store.requeue_expired()
+        [requeued] = await store.requeue_abandoned()
         assert (requeued.id, requeued.state, requeued.lease_owner) == (queued.id, "queued", None)
     assert await store.lease_next_job("w3", 10) is not None
-    assert await store.requeue_expired() == [], "not expired yet"
+    assert await store.requeue_abandoned() == [], "not expired yet"
     clock.advance(11)
-    [failed] = await store.requeue_expired()
+    [failed] = await store.requeue_abandoned()
     assert (failed.state, failed.error, failed.attempts) == ("failed", "gave up after 3 attempts", 3)
     assert failed.finished_at is not None and await store.lease_next_job("w4", 10) is None
     assert await store.active_job_for_concept(bo.id) is None and await store.count_active_jobs(bo.owner_id) == 0
