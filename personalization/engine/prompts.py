@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+CONTEXT_CHARS = 200  # how much of the text before a piece is tokenized with it (see Tokens.encode)
+
 Piece = str | tuple[int, ...]
 
 _U, _A = "\ue000YOUSER\ue000", "\ue000YOANSWER\ue000"
@@ -84,6 +86,14 @@ class Tokens:
             return list(self.tokenizer(s, add_special_tokens=False, split_special_tokens=user).input_ids)
 
         after = after if user else ("x" if after else "")
+        if len(after) > CONTEXT_CHARS:
+            # How `text` tokenizes depends on the few words before it, not on the whole prompt: a
+            # tail of them keeps the ids the same, and a question with many mentions linear, not
+            # quadratic (each piece would re-tokenize everything before it). The tail starts at a
+            # word, where the tokenizers split anyway.
+            tail = after[-CONTEXT_CHARS:]
+            space = tail.find(" ", 1)
+            after = tail[space:] if space > 0 else tail
         if not after:
             return ids(text)
         context, whole = ids(after), ids(after + text)

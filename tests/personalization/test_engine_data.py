@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import random
 
 from personalization.engine import data, phrasings
@@ -101,3 +103,44 @@ def test_a_sequence_built_piece_by_piece_has_the_whole_strings_ids() -> None:
         whole = tokenizer("USER: <image>\n<yo_c0> is<yo_c0_t0>. Is<yo_c0> here? ASSISTANT:").input_ids
         assert list(built.ids) == whole + tokens.readout_prefix
         assert tokenizer.convert_ids_to_tokens([tokens.yes_id, tokens.no_id])[0].lstrip("▁Ġ") == "Yes"
+
+
+def test_a_long_question_with_many_mentions_tokenizes_as_one_string_in_linear_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22 (8): each piece used to re-tokenize the whole prompt before it (quadratic in the mentions:
+    a 120,000-character question naming Bo 6,667 times took 689 s). A tail of context gives the same ids."""
+    import time
+
+    from personalization.engine import prompts
+    from personalization.engine.prompts import ChatFormat, Tokens
+    from personalization.engine.tiny import build_processor, build_tokenizer
+
+    sentence = "what colour is the red dog with a hat, and where does he sleep at night?"
+    for tokenizer in (build_tokenizer(2000), llama_style_tokenizer()):
+        if "<yo_c0>" not in tokenizer.get_vocab():
+            tokenizer.add_tokens(["<yo_c0>", "<yo_c0_t0>"], special_tokens=True)
+        tokens = Tokens(tokenizer, ChatFormat.from_processor(build_processor(tokenizer, 64, 8)),
+                        tokenizer.convert_tokens_to_ids("<image>"))
+        bo = tokenizer.convert_tokens_to_ids("<yo_c0>")
+        pieces: list[str | tuple[int, ...]] = []
+        for i in range(40):  # 3,000 characters: past the context tail many times
+            pieces += [("Is " if i == 0 else " and is ") + sentence[:20 + i], (bo,), " here? " + sentence]
+
+        def built() -> list[int]:
+            return list(tokens.start(1).user(pieces).ask().ids)
+
+        bounded = built()
+        with monkeypatch.context() as whole_context:
+            whole_context.setattr(prompts, "CONTEXT_CHARS", 10**9)
+            assert bounded == built()
+
+    def seconds(mentions: int) -> float:
+        many: list[str | tuple[int, ...]] = []
+        for _ in range(mentions):
+            many += ["is ", (bo,), " here, "]
+        started = time.perf_counter()
+        tokens.start(None).user(many)
+        return time.perf_counter() - started
+
+    small, large = seconds(300), seconds(1200)
+    assert large < 8 * small, (small, large)  # 4x the mentions: linear is ~4x, quadratic ~16x
