@@ -21,7 +21,8 @@ import logging
 import os
 import warnings
 
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+import pillow_heif
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -32,12 +33,32 @@ MIN_SIDE = 32
 PNG_COMPRESS_LEVEL = 1
 log = logging.getLogger(__name__)
 
+# HEIC, what iPhones (and many Androids) send, is read by pillow-heif's libheif. Its thumbnails,
+# depth maps and other auxiliary images are never used here: not reading them is less work.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+Image.init()  # every Pillow plugin registered now, so Image.OPEN below is complete
+
+
+def _readable(formats: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of `formats` this install can read. Image.open(formats=...) raises KeyError for a name
+    Pillow has never heard of (AVIF before 11.2.1), and Pillow built without libavif knows AVIF
+    but cannot read it."""
+    return tuple(f for f in formats if f in Image.OPEN and (f != "AVIF" or features.check_module("avif")))
+
+
 # Only the formats photos arrive in: every other decoder Pillow carries is attack surface we
 # do not need. (MPO, the multi-picture JPEG of many phones, is opened by the JPEG plugin.)
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+# AVIF comes before HEIF: both claim files of the generic "mif1" brand, and Pillow's AVIF
+# plugin passes on a HEVC-coded one, while the libheif in pillow-heif has no AV1 decoder.
+FORMATS = _readable(("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF"))
 # Formats whose extra frames are animation. MPO and TIFF keep other things in extra frames
-# (depth maps, pages): for those the first frame is the photo.
+# (depth maps, pages): for those the first frame is the photo. HEIF's extra images are bursts,
+# other exposures and the like: its primary image is the photo.
 ANIMATED_FORMATS = frozenset({"GIF", "PNG", "WEBP", "AVIF"})
+# ISO base media (ftyp) brands of still photos, and the format that reads each; other ftyp
+# brands are videos and image sequences.
+_STILL_BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"heim": "HEIF", b"heis": "HEIF", b"mif1": "HEIF",
+                 b"avif": "AVIF"}
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -76,9 +97,9 @@ def _what_is_it(data: bytes) -> str:
     if head.startswith(b"PK\x03\x04"):
         return "a zip file or office document"
     if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"heic", b"heix", b"hevc", b"mif1", b"msf1"):
-            return "a HEIC photo, which I can't open; please send it as JPEG"
+        fmt = _STILL_BRANDS.get(head[8:12])
+        if fmt is not None:  # only reached when this install cannot read that format
+            return ("an AVIF" if fmt == "AVIF" else "a HEIC") + " photo, which I can't open; please send it as JPEG"
         return "a video"
     if head.lstrip().startswith((b"<svg", b"<?xml")):
         return "an SVG drawing"
@@ -98,7 +119,8 @@ def _damaged() -> BadImage:
 
 
 def _not_a_photo(data: bytes) -> BadImage:
-    if data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+    if (data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+            or (data[4:8] == b"ftyp" and _STILL_BRANDS.get(data[8:12]) in FORMATS)):
         return _damaged()  # an image header, then rubbish or nothing
     guess = _what_is_it(data)
     return BadImage("That file isn't a photo I can read" + (f" (it looks like {guess})." if guess else "."))
@@ -127,8 +149,8 @@ def _open_checked(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=FORMATS)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise BadImage("That image is far too large; please send a normal photo.") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-            raise _not_a_photo(data) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError):
+            raise _not_a_photo(data) from None  # RuntimeError: Pillow's AVIF plugin on a bad file
     width, height = image.size
     if width <= 0 or height <= 0:
         raise _not_a_photo(data)
@@ -153,7 +175,7 @@ def _decode(image: Image.Image, max_side: int) -> Image.Image:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise BadImage("That image is far too large; please send a normal photo.") from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError):
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError, RuntimeError):
             raise _damaged() from None
     return image
 
@@ -205,10 +227,12 @@ def sanitize_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int =
     """
     image = _open_checked(data, max_bytes, max_pixels)
     width, height = image.size
-    if getattr(image, "n_frames", 1) > 1:
-        image.seek(0)  # MPO / TIFF: the primary picture
+    if getattr(image, "n_frames", 1) > 1 and image.format != "HEIF":
+        image.seek(0)  # MPO / TIFF: the primary picture (HEIF opens at its primary, not always the first)
     image = _decode(image, max_side)
     try:
+        # HEIF is decoded upright already (libheif applies its irot/imir boxes) and pillow-heif resets
+        # the EXIF orientation to 1, so this cannot turn a HEIC photo a second time.
         upright = ImageOps.exif_transpose(image)
     except Exception:  # odd EXIF must not cost the photo; it is dropped below anyway
         upright = None

@@ -9,8 +9,9 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError, features
 
+from storage import images
 from storage.images import MAX_BYTES, MIN_SIDE, BadImage, open_image, read_photo_file, sanitize_image
 from tests.storage.helpers import bad_photos, bomb, jpeg
 
@@ -189,3 +190,121 @@ def test_a_file_just_over_the_limit_is_refused(tmp_path: Path) -> None:
     with path.open("wb") as f:
         f.truncate(MAX_BYTES)
     assert len(read_photo_file(path)) == MAX_BYTES
+
+
+# Phone photos. Importing storage.images registered pillow-heif, so Pillow itself writes HEIC here.
+ORANGE, GREEN = (200, 120, 40), (10, 200, 30)
+needs_avif = pytest.mark.skipif(not features.check("avif"), reason="this Pillow was built without libavif")
+
+
+def _two_colours(size: tuple[int, int] = (120, 80)) -> Image.Image:
+    image = Image.new("RGB", size, ORANGE)
+    image.paste(GREEN, (0, 0, size[0] // 4, size[1]))  # a green stripe on the left
+    return image
+
+
+def _saved(image: Image.Image, fmt: str, **save: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, quality=90, **save)
+    return out.getvalue()
+
+
+def _close(pixel: tuple[int, ...], colour: tuple[int, int, int], tolerance: int = 8) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", pytest.param("AVIF", marks=needs_avif)])
+def test_a_phone_photo_becomes_a_clean_png_of_its_size_and_colours(fmt: str) -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneCo"
+    exif[ExifTags.IFD.GPSInfo] = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (52.0, 22.0, 7.5)}
+    data = _saved(_two_colours(), fmt, exif=exif.tobytes())
+    assert Image.open(io.BytesIO(data)).format == fmt and b"PhoneCo" in data
+
+    clean = sanitize_image(data)
+    image = Image.open(io.BytesIO(clean))
+    assert image.format == "PNG" and image.mode == "RGB" and image.size == (120, 80)
+    assert _close(image.getpixel((5, 40)), GREEN) and _close(image.getpixel((100, 40)), ORANGE)
+    assert _png_chunks(clean) == [b"IHDR"] + [b"IDAT"] * (len(_png_chunks(clean)) - 2) + [b"IEND"]
+    assert b"PhoneCo" not in clean and sanitize_image(clean) == clean
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", pytest.param("AVIF", marks=needs_avif)])
+def test_a_phone_photo_is_turned_upright_once(fmt: str) -> None:
+    """HEIF and AVIF carry the camera's turn as an irot box, not (only) as EXIF: libheif applies it
+    when decoding, Pillow's AVIF plugin hands it on as EXIF orientation. Either way, one turn."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # turned: show it rotated 90° clockwise
+    data = _saved(_two_colours((80, 40)), fmt, exif=exif.tobytes())
+    assert b"irot" in data, "the turn is in the file's own transform"
+    image = open_image(sanitize_image(data))
+    assert image.size == (40, 80)
+    assert _close(image.getpixel((20, 5)), GREEN) and _close(image.getpixel((20, 75)), ORANGE), "the left went on top"
+
+
+def _swapped_red_and_blue_profile() -> bytes:
+    """sRGB with the red and blue primaries swapped: a photo whose colours only come out right
+    when its profile is applied."""
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    count = struct.unpack(">I", srgb[128:132])[0]
+    entry = {srgb[at:at + 4]: at for at in range(132, 132 + 12 * count, 12)}  # signature, offset, size
+    profile = bytearray(srgb)
+    red, blue = entry[b"rXYZ"], entry[b"bXYZ"]
+    profile[red + 4:red + 12], profile[blue + 4:blue + 12] = srgb[blue + 4:blue + 12], srgb[red + 4:red + 12]
+    return bytes(profile)
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", pytest.param("AVIF", marks=needs_avif)])
+def test_a_phone_photo_colour_profile_is_applied(fmt: str) -> None:
+    data = _saved(Image.new("RGB", (64, 64), (200, 30, 30)), fmt, icc_profile=_swapped_red_and_blue_profile())
+    image = Image.open(io.BytesIO(sanitize_image(data)))
+    assert _close(image.getpixel((10, 10)), (30, 30, 200)) and "icc_profile" not in image.info
+
+
+def test_a_heic_with_several_images_gives_its_primary_one_not_an_animation_refusal() -> None:
+    """A burst or a depth-map HEIC holds more images: the primary one, not always the first, is the photo."""
+    first, primary = Image.new("RGB", (64, 64), ORANGE), Image.new("RGB", (64, 64), GREEN)
+    data = _saved(first, "HEIF", save_all=True, append_images=[primary], primary_index=1)
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    assert _close(open_image(sanitize_image(data)).getpixel((30, 30)), GREEN)
+
+
+def test_heic_pixel_limit_is_checked_against_the_header() -> None:
+    data = bytearray(_saved(Image.new("RGB", (64, 64), ORANGE), "HEIF"))
+    at = data.index(b"ispe") + 8  # the size the container claims, after the box's version and flags
+    data[at:at + 8] = struct.pack(">II", 7_000, 7_000)
+    started = time.perf_counter()
+    with pytest.raises(BadImage, match="7000×7000"):
+        sanitize_image(bytes(data))
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", pytest.param("AVIF", marks=needs_avif)])
+def test_a_damaged_phone_photo_is_refused_as_damaged(fmt: str) -> None:
+    data = _saved(Image.new("RGB", (96, 64), ORANGE), fmt)
+    payload = data.index(b"mdat") + 4
+    # Cut short, and whole but with its coded picture zeroed (Pillow's AVIF raises RuntimeError for that).
+    for bad in (data[: len(data) // 2], data[:payload] + bytes(len(data) - payload)):
+        with pytest.raises(BadImage, match="cut off or damaged"):
+            sanitize_image(bad)
+
+
+def test_a_heic_this_install_cannot_read_gets_a_friendly_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _saved(Image.new("RGB", (64, 64), ORANGE), "HEIF")
+    monkeypatch.setattr(images, "FORMATS", tuple(f for f in images.FORMATS if f != "HEIF"))
+    with pytest.raises(BadImage, match="looks like a HEIC photo, which I can't open; please send it as JPEG"):
+        sanitize_image(data)
+
+
+def test_only_formats_this_pillow_knows_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Image.open(formats=...) raises KeyError for a name Pillow does not know: on a Pillow without
+    AVIF, naming it made every upload that no earlier format took, a PDF say, fail so."""
+    assert {"HEIF", "JPEG", "PNG"} <= set(images.FORMATS) <= set(Image.OPEN)
+    pdf = io.BytesIO(bad_photos()["pdf"])
+    monkeypatch.delitem(Image.OPEN, "AVIF")  # as on Pillow before 11.2.1
+    with pytest.raises(KeyError):
+        Image.open(pdf, formats=("JPEG", "AVIF"))
+    assert images._readable(("JPEG", "AVIF", "HEIF")) == ("JPEG", "HEIF")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(pdf, formats=images._readable(("JPEG", "AVIF")))
+
