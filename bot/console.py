@@ -3,21 +3,39 @@
 Photos are file paths anywhere in a line ("is Bo in this? ~/photos/park.jpg").
 Buttons are numbered; type the number to press one of the latest shown. Arrow keys edit the line and
 walk the history (kept in the data folder).
+
+The terminal keeps copies of what was said: the history (what you typed, facts included) and
+the images shown (collages, drawings), both 0600 in the data folder. Forgetting reaches them
+too (`forget_copies`): /forgetme deletes both; /forget NAME deletes the history lines that name
+NAME and every image shown, because their names (yo-1.jpg, …) don't say whom they show, and the
+next session overwrites them anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sys
 import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TextIO
 
+from storage.files import PRIVATE_FILE, atomic_write, private_file, remove_empty_dir
+
 from .assistant import Assistant, ButtonPress, Message, Photo, Reply
+from .assistant.names import find_mentions
 
 PLATFORM = "console"
 PROMPT = "you › "
+HISTORY = "console-history"  # in the data folder
+OUT = "console-out"  # the images shown, in the data folder
+
+# The readline of the chat running in this process, if any: its history is in memory and is
+# written back at exit, so forgetting must edit it there too.
+_live_readline: ModuleType | None = None
 
 
 class ConsoleMessage:
@@ -45,9 +63,8 @@ class ConsoleChannel:
         prefix = "yo (updated) › " if edited else "yo › "
         lines = [prefix + reply.text]
         for image in reply.images:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
             path = self.out_dir / f"yo-{next(self._numbers)}.jpg"
-            path.write_bytes(image)
+            atomic_write(path, image)  # 0600 in a 0700 folder, like every personal file
             lines.append(f"   [image: {path}]")
         if reply.buttons:
             self.buttons = []  # numbers always refer to the latest buttons shown
@@ -88,16 +105,53 @@ def split_photos(line: str) -> tuple[str, list[Photo]]:
     return " ".join(text), photos
 
 
+def forget_copies(data_dir: Path, names: Sequence[str] | None = None) -> None:
+    """Delete the terminal's copies of what was said: with `names` (concepts forgotten), the
+    history lines naming one of them and every image shown; without (a user forgotten), all."""
+    def keep(line: str) -> bool:
+        return names is not None and not find_mentions(line, [(name, name) for name in names])
+
+    history = data_dir / HISTORY
+    if names is None:
+        history.unlink(missing_ok=True)
+    elif history.exists():
+        lines = history.read_text(encoding="utf-8", errors="replace").splitlines()
+        atomic_write(history, "".join(f"{line}\n" for line in lines if keep(line)).encode())
+    for image in (data_dir / OUT).glob("yo-*.jpg"):
+        image.unlink(missing_ok=True)
+    remove_empty_dir(data_dir / OUT)
+    if _live_readline is not None:
+        _forget_in_memory(_live_readline, keep)
+
+
+def _forget_in_memory(readline: ModuleType, keep: Callable[[str], bool]) -> None:
+    """Drop history lines from readline's memory, last first so the positions hold. Safe while
+    the input waits at a fresh prompt, or is not reading: readline then holds no entry itself."""
+    for position in range(readline.get_current_history_length(), 0, -1):
+        line = readline.get_history_item(position)
+        if line is None or not keep(line):
+            readline.remove_history_item(position - 1)  # get is 1-based, remove 0-based
+
+
+def save_history(readline: ModuleType, history: Path) -> None:
+    """Write the history 0600 (GNU readline does; other libraries may follow the umask)."""
+    private_file(history)
+    readline.write_history_file(str(history))
+    os.chmod(history, PRIVATE_FILE)
+
+
 async def chat(assistant: Assistant, user_id: str = "local") -> None:
+    global _live_readline
     try:
         import readline  # line editing and history where the platform has it
     except ImportError:  # pragma: no cover - Windows
         readline = None  # type: ignore[assignment]
     data_dir = assistant.services.settings.yo_data_dir
-    history = data_dir / "console-history"
+    history = data_dir / HISTORY
     if readline is not None and history.exists():
         readline.read_history_file(history)
-    channel = ConsoleChannel(data_dir / "console-out", stream=sys.stdout)
+    _live_readline = readline
+    channel = ConsoleChannel(data_dir / OUT, stream=sys.stdout)
     assistant.register_notifier(PLATFORM, lambda chat_id: _same(channel))
     print("Yo in the terminal. Type /help; add photos as file paths; Ctrl-D quits.", flush=True)
     loop = asyncio.get_running_loop()
@@ -117,9 +171,9 @@ async def chat(assistant: Assistant, user_id: str = "local") -> None:
             text, photos = split_photos(line)
             await assistant.handle(Message(PLATFORM, user_id, user_id, text=text, photos=tuple(photos)), channel)
     finally:
+        _live_readline = None
         if readline is not None:
-            history.parent.mkdir(parents=True, exist_ok=True)
-            readline.write_history_file(history)
+            save_history(readline, history)
 
 
 async def _same(channel: ConsoleChannel) -> ConsoleChannel:

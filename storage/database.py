@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from typing import Any
 import aiosqlite
 
 from .errors import StoreError
+from .files import PRIVATE_FILE, private_file
 from .migrations import MIGRATIONS
 
 Params = Sequence[Any] | Mapping[str, Any]
@@ -64,6 +66,22 @@ async def insert(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> i
         return cursor.lastrowid
 
 
+def _make_private(path: Path) -> None:
+    """The database holds everyone's names and notes: 0600, and its WAL and shared-memory files
+    too. SQLite creates those with the database file's mode, so creating that one 0600 before
+    connecting covers them; the chmod mends files an older version left 0644. A file we may
+    use but not chmod (another account's) is left as it is, with a warning."""
+    try:
+        private_file(path)
+        for side in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                os.chmod(side, PRIVATE_FILE)
+            except FileNotFoundError:  # not in WAL mode yet, or the last connection closed
+                pass
+    except PermissionError:
+        log.warning("could not make %s private (0600)", path, exc_info=True)
+
+
 async def _roll_back(conn: aiosqlite.Connection) -> None:
     """ROLLBACK whatever is still open, while an exception is on its way out.
 
@@ -94,6 +112,7 @@ class Database:
                    migrations: Sequence[str] = MIGRATIONS) -> Database:
         """Connect, set the pragmas and bring the schema up to date (a no-op when it is)."""
         path = Path(path)
+        _make_private(path)
         # isolation_level=None: no implicit transactions; we say BEGIN and COMMIT ourselves.
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
@@ -104,6 +123,7 @@ class Database:
                     f"busy_timeout = {int(busy_timeout_ms)}"):  # wait for another process's write, don't fail
                 async with connection.execute(f"PRAGMA {pragma}"):
                     pass
+            _make_private(path)  # now with the -wal and -shm that WAL mode made
             database = cls(connection, path)
             await database.migrate(migrations)
         except BaseException:

@@ -11,6 +11,9 @@ new file only after it is complete.
 Every write is atomic: a temporary file in the same folder, fsync, os.replace. A crash leaves
 the old file or the new one, never half of one (a stray `.tmp-*` file at worst).
 
+Everything here is personal (photos, and tokens that draw the person), so files are 0600 and
+folders 0700: other accounts on the machine may not even list whose photos there are.
+
 No path is ever built from user input: names come from hashes, integer ids and uuids, and
 every relative path handed back in is checked against the one shape this class writes.
 These methods block on disk; the async store calls them in a thread.
@@ -47,12 +50,57 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def private_dir(folder: Path) -> None:
+    """Create `folder` and its missing parents as 0700 (Path.mkdir gives parents the umask's 0755)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            pass
+
+
+def private_file(path: Path) -> None:
+    """Make `path` exist as 0600 before anyone writes to it (a later open for writing keeps the mode)."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    os.chmod(path, PRIVATE_FILE)  # an older file may have been made 0644
+
+
+def remove_empty_dir(folder: Path) -> None:
+    """Remove `folder` if it is empty; anything else (not empty, gone already) is fine."""
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
+
+
+def _temp_file_in(folder: Path) -> tuple[int, str]:
+    """A new temporary file in `folder` (made 0700 if missing). A delete elsewhere may remove the
+    folder the moment it is empty, between our mkdir and mkstemp: then make it again. Once the
+    temporary file is in it the folder is not empty, so it stays until os.replace is done."""
+    for _ in range(3):
+        private_dir(folder)
+        try:
+            # Same folder, so os.replace is a rename within one filesystem; the suffix keeps
+            # half-written files out of anything that globs for *.png or *.safetensors.
+            return tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(f"{folder} was removed while writing into it")
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, so os.replace is a rename within one filesystem; the suffix keeps half
-    # written files out of anything that globs for *.png or *.safetensors.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    """Write `data` to `path` so that readers see the old file or the whole new one (0600, as
+    mkstemp makes it)."""
+    fd, temp = _temp_file_in(path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -95,12 +143,14 @@ class FileStore:
         return self.photo_path(sha).read_bytes()
 
     def delete_photo(self, sha: str) -> bool:
-        """Remove a photo file; False when it was not there. The shard folder stays (at most
-        256 of them) so that a concurrent write into it never finds it gone."""
+        """Remove a photo file, and its shard folder once empty (a write racing into it makes
+        it again: see _temp_file_in); False when the file was not there."""
+        path = self.photo_path(sha)
         try:
-            self.photo_path(sha).unlink()
+            path.unlink()
         except FileNotFoundError:
             return False
+        remove_empty_dir(path.parent)
         return True
 
     # -- concept tokens ---------------------------------------------------------------------

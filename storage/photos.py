@@ -5,12 +5,14 @@ then, holding the lock, write the file and insert the row in one transaction; if
 fails the row is rolled back and the file removed unless some other row still names it.
 The rule for deleting: rows first (committed), then the files no row names any more, still
 holding the lock so nobody re-adds the same photo in between. A crash between the two leaves
-an orphan file, never a row without its file; `sweep_orphans` (run at open) removes those.
+an orphan file, never a row without its file; `sweep_orphans` removes those at the next open,
+whatever their age (see there why it need not wait), so a forget killed after its commit
+still leaves nothing of the forgotten behind once Yo starts again.
 """
 
 from __future__ import annotations
 
-import os
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ import aiosqlite
 from .base import StoreBase, is_foreign_key_error, log
 from .database import execute, fetch_all, fetch_one, insert
 from .errors import NotFound
-from .files import PHOTO_SUFFIX, TOKENS_SUFFIX, sha256_of
+from .files import PHOTO_SUFFIX, TOKENS_SUFFIX, remove_empty_dir, sha256_of
 from .images import BadImage, image_size, sanitize_image
 from .models import PHOTO_ROLES, PhotoRecord, PhotoRole
 
@@ -118,7 +120,7 @@ class PhotosMixin(StoreBase):
                 if row is not None:
                     await execute(conn, "DELETE FROM photos WHERE id = ?", (photo_id,))
             if row is not None:
-                await self.delete_unreferenced_photos(conn, [row["sha256"]])
+                await self._delete_photo_files(conn, [row["sha256"]])
         return row is not None
 
     # -- forgetting ---------------------------------------------------------------------
@@ -130,19 +132,28 @@ class PhotosMixin(StoreBase):
             async with self.db.begin():
                 shas = await self._shas_of(conn, "concept_id = ?", concept_id)
                 deleted = await execute(conn, "DELETE FROM concepts WHERE id = ?", (concept_id,))
-            await self.delete_unreferenced_photos(conn, shas)
+            await self._delete_photo_files(conn, shas)
             await self.delete_concept_files(concept_id)
         return deleted > 0
 
-    async def delete_user(self, user_id: int) -> bool:
-        """Forget a user and everything they taught (as delete_concept, for each concept)."""
+    async def delete_user(self, user_id: int, private_chat_ids: Sequence[int] = ()) -> bool:
+        """Forget a user and everything they taught (as delete_concept, for each concept), and
+        their private chats with Yo: those in `private_chat_ids` (the adapter knows them) and,
+        on platforms where a private chat's id is the user's own (Telegram, the terminal), that
+        one. Group chats stay: they are the group's. False when there was no such user."""
         async with self.db.exclusive() as conn:
             async with self.db.begin():
+                user = await fetch_one(conn, "SELECT platform, platform_user_id FROM users WHERE id = ?", (user_id,))
                 concept_ids = [r["id"] for r in await fetch_all(conn, "SELECT id FROM concepts WHERE owner_id = ?",
                                                                  (user_id,))]
                 shas = await self._shas_of(conn, "concept_id IN (SELECT id FROM concepts WHERE owner_id = ?)", user_id)
                 deleted = await execute(conn, "DELETE FROM users WHERE id = ?", (user_id,))
-            await self.delete_unreferenced_photos(conn, shas)
+                if user is not None:
+                    await execute(conn, "DELETE FROM chats WHERE is_group = 0 AND platform = ? "
+                                  "AND platform_chat_id = ?", (user["platform"], user["platform_user_id"]))
+                for chat_id in private_chat_ids:
+                    await execute(conn, "DELETE FROM chats WHERE is_group = 0 AND id = ?", (chat_id,))
+            await self._delete_photo_files(conn, shas)
             for concept_id in concept_ids:
                 await self.delete_concept_files(concept_id)
         return deleted > 0
@@ -152,11 +163,29 @@ class PhotosMixin(StoreBase):
         rows = await fetch_all(conn, f"SELECT DISTINCT sha256 FROM photos WHERE {where}", (value,))
         return [row["sha256"] for row in rows]
 
+    async def _delete_photo_files(self, conn: aiosqlite.Connection, shas: Sequence[str]) -> None:
+        """The files of deleted photo rows, under the write lock: then no other process can
+        add a row for one of these shas (and find its file) between the check and the unlink."""
+        try:
+            async with self.db.begin():
+                await self.delete_unreferenced_photos(conn, shas)
+        except sqlite3.OperationalError:  # busy past the timeout: the rows are gone all the same
+            log.exception("could not delete the files of %d photos; the next open will", len(shas))
+
     async def sweep_orphans(self, min_age_seconds: float = 3600.0) -> int:
-        """Delete files no row names: left by a crash between a commit and a file removal,
-        or between a file write and its row. Only files older than `min_age_seconds`, so a
-        photo another process is adding right now is left alone. Returns how many went."""
-        async with self.db.exclusive() as conn:
+        """Delete files no row names, left by a crash between a commit and a file removal (a
+        forget killed after its commit), or between a file write and its row. Returns how many
+        went.
+
+        It looks holding the write lock (BEGIN IMMEDIATE), so what no committed row names is
+        nobody's and goes at once: photos are written only inside a write transaction
+        (add_photos), and token files only into the folder of a concept that exists, so a
+        folder whose concept row is gone is a forgotten concept's. Only what a writer makes
+        outside a transaction waits `min_age_seconds`, because another process may be writing
+        it right now: a new token version of a living concept (save_tokens writes it before
+        it switches the row) and the temporary file beside it. No journal of files to delete
+        is needed: the rows already say which files are still wanted."""
+        async with self.db.transaction() as conn:
             shas = {r["sha256"] for r in await fetch_all(conn, "SELECT DISTINCT sha256 FROM photos")}
             rows = await fetch_all(conn, "SELECT id, tokens_file FROM concepts")
             tokens = {r["tokens_file"] for r in rows if r["tokens_file"]}
@@ -165,28 +194,41 @@ class PhotosMixin(StoreBase):
 
     def _sweep(self, shas: set[str], tokens: set[str], concept_ids: set[str], cutoff: float) -> int:
         removed = 0
-        candidates: list[Path] = []
-        if self.files.photos_dir.is_dir():
-            candidates += [p for p in self.files.photos_dir.glob("*/*")
-                           if p.name.startswith(".tmp-") or (p.suffix == PHOTO_SUFFIX and p.stem not in shas)]
-        if self.files.concepts_dir.is_dir():
-            for path in self.files.concepts_dir.glob("*/*"):
-                relative = path.relative_to(self.files.root).as_posix()
-                if path.name.startswith(".tmp-") or path.parent.name not in concept_ids or (
-                        path.suffix == TOKENS_SUFFIX and relative not in tokens):
-                    candidates.append(path)
-        for path in candidates:
-            try:
-                if path.is_file() and path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except OSError:
-                log.exception("could not sweep %s", path)
-        for folder in (self.files.concepts_dir.glob("*") if self.files.concepts_dir.is_dir() else ()):
-            if folder.name not in concept_ids:
-                try:
-                    os.rmdir(folder)  # only when empty
-                except OSError:
-                    pass
+        for shard in _folders(self.files.photos_dir):
+            for path in shard.iterdir():
+                if path.name.startswith(".tmp-") or (path.suffix == PHOTO_SUFFIX and path.stem not in shas):
+                    removed += _remove(path)
+            remove_empty_dir(shard)
+        for folder in _folders(self.files.concepts_dir):
+            living = folder.name in concept_ids
+            for path in folder.iterdir():
+                if not living:
+                    removed += _remove(path)
+                elif (path.name.startswith(".tmp-") or (path.suffix == TOKENS_SUFFIX and path.relative_to(
+                        self.files.root).as_posix() not in tokens)) and _modified_before(path, cutoff):
+                    removed += _remove(path)
+            if not living:
+                remove_empty_dir(folder)
         return removed
 
+
+def _folders(parent: Path) -> list[Path]:
+    return sorted(p for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
+
+
+def _modified_before(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except OSError:  # gone meanwhile
+        return False
+
+
+def _remove(path: Path) -> int:
+    """1 when the file was removed; folders and failures are left (and logged)."""
+    try:
+        if path.is_file():
+            path.unlink()
+            return 1
+    except OSError:
+        log.exception("could not sweep %s", path)
+    return 0

@@ -19,7 +19,7 @@ from .base import Clock
 from .concepts import ConceptsMixin
 from .database import Database, execute, fetch_one, insert
 from .export import ExportMixin
-from .files import FileStore
+from .files import FileStore, private_dir
 from .jobs import JobsMixin
 from .models import Chat, User
 from .photos import PhotosMixin
@@ -33,7 +33,7 @@ class Store(ConceptsMixin, PhotosMixin, JobsMixin, ExportMixin):
         """Open (creating when new) the store in `data_dir`, migrating the schema and sweeping
         files a crash may have orphaned."""
         data_dir = Path(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)  # 0700 when new; an existing folder keeps the mode its owner chose
         db = await Database.open(data_dir / DB_NAME)
         store = cls(db, FileStore(data_dir), clock)
         try:

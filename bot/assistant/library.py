@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from storage.errors import ConceptExists
 from storage.models import Concept
 
-from .context import Services, Turn
+from .context import Accounts, Services, Turn
 from .messages import Button
 from .names import InvalidName, clean_name, find_mentions, normalize_name
 
@@ -64,6 +66,7 @@ async def confirm_forget(services: Services, turn: Turn, concept_id: int) -> str
         await services.queue.cancel(job.id)
     services.sessions = {k: s for k, s in services.sessions.items() if s.concept_id != concept.id}
     await services.store.delete_concept(concept.id)
+    await _forget_terminal_copies(services, turn, [concept.display_name])
     return f"Forgot {concept.display_name}: photos, tokens and notes are deleted."
 
 
@@ -171,6 +174,18 @@ async def confirm_forget_me(services: Services, turn: Turn, user_id: int) -> str
         if job is not None:
             await services.queue.cancel(job.id)
     services.sessions = {k: s for k, s in services.sessions.items() if k[0] != turn.user.id}
-    await services.store.delete_user(turn.user.id)
-    services.accounts.forget(turn.user)
+    await services.store.delete_user(turn.user.id, [] if turn.chat.is_group else [turn.chat.id])
+    # A fresh cache, not just without the user: it also held their private chat, whose row is
+    # gone and whose id SQLite may give to the next new chat.
+    services.accounts = Accounts(services.store)
+    await _forget_terminal_copies(services, turn, None)
     return "Done: I've forgotten everything about you."
+
+
+async def _forget_terminal_copies(services: Services, turn: Turn, names: list[str] | None) -> None:
+    """The terminal keeps its own copies (its history, the images it showed): drop those too.
+    `names`: the concepts forgotten; None: everything (the user)."""
+    from .. import console  # here, not at the top: the console imports the assistant
+
+    if turn.message.platform == console.PLATFORM:
+        await asyncio.to_thread(console.forget_copies, services.settings.yo_data_dir, names)
