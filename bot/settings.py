@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +48,26 @@ class Settings(BaseSettings):
     yo_refresh_after: int = 5
     # Training epochs per concept; None: the recipe's (up to 15, best epoch kept).
     yo_train_epochs: int | None = None
+
+    # Who may use Yo (bot/assistant/access.py): comma-separated telegram:12345, telegram:@alice,
+    # discord:123456789, discord:@alice, discord:role:Friends. Empty: everyone.
+    yo_allowed_users: str = ""
+    # The same syntax. Admins are always let in, use /status /pause /resume /block /unblock, and have no limits.
+    yo_admins: str = ""
+
+    # Per-user limits (bot/assistant/limits.py); 0: no limit. Admins are exempt.
+    yo_questions_per_minute: int = Field(default=20, ge=0)
+    yo_drawings_per_hour: int = Field(default=10, ge=0)
+    yo_trainings_per_day: int = Field(default=10, ge=0)
+
+    @field_validator("yo_allowed_users", "yo_admins")
+    @classmethod
+    def _people(cls, value: str, info: ValidationInfo) -> str:
+        """A mistyped entry stops Yo at start, rather than silently shutting someone out."""
+        from .assistant.access import parse_people  # here: the assistant package imports these settings
+
+        parse_people(value, str(info.field_name).upper())
+        return value
 
 
 def load_settings() -> Settings:

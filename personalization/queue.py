@@ -178,6 +178,19 @@ class TrainingQueue:
     async def position(self, job: Job) -> int:
         return await self.store.queue_position(job.id)
 
+    async def pause(self) -> None:
+        """Start no new job, in every process sharing the store; running jobs finish. Kept in
+        the store, so a restart stays paused."""
+        await self.store.set_training_paused(True)
+
+    async def resume(self) -> None:
+        """Start jobs again (here at once; in other processes at their next poll)."""
+        await self.store.set_training_paused(False)
+        self._wake.set()
+
+    async def paused(self) -> bool:
+        return await self.store.training_paused()
+
     # -- the runner ---------------------------------------------------------------------------
 
     async def _run_forever(self) -> None:
@@ -189,7 +202,9 @@ class TrainingQueue:
                     continue
                 try:
                     await self._requeue_abandoned()
-                    job = await self.store.lease_next_job(self.owner, self.lease_seconds, concept_id=self._only_concept)
+                    # Paused by an admin (in any process sharing the store): lease nothing new.
+                    job = None if await self.store.training_paused() else await self.store.lease_next_job(
+                        self.owner, self.lease_seconds, concept_id=self._only_concept)
                 except Exception:  # a locked or broken database must not kill the runner
                     log.exception("could not lease a training job")
                     job = None

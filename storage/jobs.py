@@ -93,6 +93,13 @@ class JobsMixin(StoreBase):
                                       "('queued', 'running')", (user_id,))
         return 0 if row is None else int(row["n"])
 
+    async def job_times_since(self, user_id: int, since: float) -> list[float]:
+        """When each of a user's jobs created at or after `since` was queued, oldest first (for a
+        trainings-per-day limit; a waiting job that was replaced counts once)."""
+        rows = await self.db.fetch_all("SELECT created_at FROM jobs WHERE user_id = ? AND created_at >= ? "
+                                       "ORDER BY created_at", (user_id, since))
+        return [float(row["created_at"]) for row in rows]
+
     async def lease_next_job(self, owner: str, lease_seconds: float, *, concept_id: int | None = None) -> Job | None:
         """Take the next job (fairly, see the module docstring) for `lease_seconds`; with
         `concept_id`, only that concept's (a one-shot `yo teach` trains its own, no one else's)."""

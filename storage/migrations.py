@@ -109,4 +109,22 @@ V2 = """
 ALTER TABLE concepts ADD COLUMN prototype BLOB;
 """
 
-MIGRATIONS: list[str] = [V1, V2]
+# Who an admin shut out (/block) and switches every process sharing the data folder obeys
+# (/pause). Blocked accounts are kept by platform id: a blocked user may never have written.
+V3 = """
+CREATE TABLE blocked_users (
+    platform TEXT NOT NULL,
+    platform_user_id TEXT NOT NULL,
+    blocked_by TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (platform, platform_user_id)
+);
+
+CREATE TABLE switches (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [V1, V2, V3]

@@ -1,13 +1,14 @@
 """`Store`: the one object the rest of Yo uses to keep things (rows in SQLite, files on disk).
 
-    data_dir/yo.sqlite3      users, chats, concepts, photos, facts, shares, jobs
+    data_dir/yo.sqlite3      users, chats, concepts, photos, facts, shares, jobs, blocked_users, switches
     data_dir/photos/…        sanitized photos, by sha256
     data_dir/concepts/…      trained tokens, a new file per version
 
 The API is spread over mixins, one module per subject: concepts.py (concepts, tokens, facts,
-shares), photos.py (photos and forgetting), jobs.py (the training queue), export.py. This
-module opens and closes the store and keeps users and chats. See errors.py for what
-methods return or raise when something is missing.
+shares), photos.py (photos and forgetting), jobs.py (the training queue), export.py, admin.py
+(blocked accounts, the training pause, counts for /status). This module opens and closes the
+store and keeps users and chats. See errors.py for what methods return or raise when something
+is missing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .admin import AdminMixin
 from .base import Clock
 from .concepts import ConceptsMixin
 from .database import Database, execute, fetch_one, insert
@@ -27,7 +29,7 @@ from .photos import PhotosMixin
 DB_NAME = "yo.sqlite3"
 
 
-class Store(ConceptsMixin, PhotosMixin, JobsMixin, ExportMixin):
+class Store(ConceptsMixin, PhotosMixin, JobsMixin, ExportMixin, AdminMixin):
     @classmethod
     async def open(cls, data_dir: Path | str, *, clock: Clock = time.time) -> Store:
         """Open (creating when new) the store in `data_dir`, migrating the schema and sweeping

@@ -1,7 +1,9 @@
 """The assistant: one transport-free brain behind every chat.
 
 `handle` takes a `Message` and answers through the `Channel` it came with; `press`
-does the same for button presses. Which handler runs is decided by the message's
+does the same for button presses. First `Access` decides whether the sender may use Yo
+at all (nothing is stored for someone turned away), then `Limits` whether they have asked
+too much lately (admins have no limits). Which handler runs is decided by the message's
 wording (`intents.parse`) and by whether the user is in the middle of teaching.
 Every failure ends as one friendly line in the chat, never a traceback.
 """
@@ -9,6 +11,7 @@ Every failure ends as one friendly line in the chat, never a traceback.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Awaitable, Callable
 
 from personalization.protocol import ModelService, ModelUnavailable
@@ -17,11 +20,13 @@ from storage import Store
 from storage.images import BadImage
 
 from ..settings import Settings
-from . import asking, library, teaching
+from . import admin, asking, library, teaching
+from .access import Access, Who
 from .context import Accounts, Services, Turn
-from .intents import MAX_QUESTION_CHARS, Intent, Kind, parse
+from .intents import ADMIN_KINDS, MAX_QUESTION_CHARS, Intent, Kind, parse
+from .limits import Limits, slow_down
 from .messages import ButtonPress, Channel, Message, Reply
-from .texts import HELP, WELCOME, too_long
+from .texts import ADMIN_HELP, ADMINS_ONLY, HELP, WELCOME, too_long
 from .tracking import JobTracker
 
 log = logging.getLogger(__name__)
@@ -29,17 +34,22 @@ log = logging.getLogger(__name__)
 
 class Assistant:
     def __init__(self, store: Store, models: ModelService, settings: Settings,
-                 queue: TrainingQueue | None = None) -> None:
+                 queue: TrainingQueue | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` times the per-user limits and refusals (tests pass one they move)."""
         queue = queue or TrainingQueue(store, models, negatives_dir=settings.yo_negatives_dir,
                                        epochs=settings.yo_train_epochs)
         self.services = Services(store=store, models=models, queue=queue, settings=settings,
                                  tracker=JobTracker(store, queue), accounts=Accounts(store))
+        self.access = Access.from_settings(store, settings.yo_allowed_users, settings.yo_admins, clock)
+        self.limits = Limits(settings.yo_questions_per_minute, settings.yo_drawings_per_hour,
+                             settings.yo_trainings_per_day, clock=clock)
 
     @property
     def store(self) -> Store:
         return self.services.store
 
     async def start(self) -> None:
+        self.access.log_who()
         await self.services.queue.start()
 
     async def stop(self) -> None:
@@ -59,15 +69,30 @@ class Assistant:
         if message.is_group and not message.addressed:
             return  # in groups Yo speaks only when spoken to
         try:
+            # Before anything else, so that nothing of someone turned away is stored.
+            who = Who.of(message)
+            if not await self._admitted(who, channel):
+                return
+            is_admin = self.access.is_admin(who)
             if len(message.text) > MAX_QUESTION_CHARS:  # here, so that every transport has the bound
                 await channel.send(Reply(too_long(len(message.text), MAX_QUESTION_CHARS)))
                 return
             intent = parse(message.text, has_photo=bool(message.photos or message.reply_photos))
             if intent.kind is Kind.HELP or (intent.kind is Kind.START and not intent.argument):
                 # Needs nobody's data: answer at once, without touching the store.
-                await channel.send(Reply(HELP if intent.kind is Kind.HELP else WELCOME))
+                text = HELP if intent.kind is Kind.HELP else WELCOME
+                await channel.send(Reply(text + ("\n\n" + ADMIN_HELP if is_admin else "")))
+                return
+            if intent.kind in ADMIN_KINDS and not is_admin:
+                await channel.send(Reply(ADMINS_ONLY))
                 return
             turn = await self._turn(message, channel)
+            if intent.kind in ADMIN_KINDS:
+                await self._admin(turn, intent)
+                return
+            if not is_admin and (wait := await self._limit_wait(turn, intent)):
+                await turn.say(slow_down(wait))
+                return
             await self._dispatch(turn, intent)
         except (BadImage, ModelUnavailable) as reason:
             await channel.send(Reply(str(reason)))
@@ -78,8 +103,11 @@ class Assistant:
 
     async def press(self, press: ButtonPress, channel: Channel) -> None:
         message = Message(platform=press.platform, user_id=press.user_id, chat_id=press.chat_id,
-                          is_group=press.is_group, user_name=press.user_name)
+                          is_group=press.is_group, user_name=press.user_name, user_handle=press.user_handle,
+                          roles=press.roles)
         try:
+            if not await self._admitted(Who.of(press), channel):
+                return
             turn = await self._turn(message, channel)
             answer = await self._pressed(turn, press.data)
         except Exception:
@@ -87,6 +115,45 @@ class Assistant:
             answer = "Sorry, something went wrong on my side."
         if answer:
             await channel.send(Reply(answer))
+
+    # -- who may, and how often ---------------------------------------------------------------
+
+    async def _admitted(self, who: Who, channel: Channel) -> bool:
+        """Whether this person may use Yo; if not, they hear so (once an hour) and nothing is kept."""
+        if await self.access.admits(who):
+            return True
+        if (refusal := self.access.refusal(who)) is not None:
+            await channel.send(Reply(refusal))
+        log.info("refused %s user %s", who.platform, who.user_id)
+        return False
+
+    async def _limit_wait(self, turn: Turn, intent: Intent) -> float:
+        """Seconds this request has to wait under the user's limits; 0: go ahead. Only what
+        costs the model work counts: questions, drawings, trainings."""
+        message = turn.message
+        if intent.kind is Kind.DRAW:
+            return self.limits.wait("drawing", message.platform, message.user_id)
+        if intent.kind is Kind.DONE or (intent.kind is Kind.TEACH and message.photos):
+            return await self.limits.training_wait(self.store, turn.user.id)
+        if intent.kind in (Kind.ASK, Kind.RECOGNISE, Kind.WHO):
+            if not message.text.strip() and not message.photos and not message.reply_photos:
+                return 0.0  # nothing to answer
+            if (message.photos and intent.kind is not Kind.RECOGNISE  # as _dispatch decides
+                    and await teaching.active_session(self.services, turn) is not None):
+                return 0.0  # photos for the concept being taught, not a question
+            return self.limits.wait("question", message.platform, message.user_id)
+        return 0.0
+
+    async def _admin(self, turn: Turn, intent: Intent) -> None:
+        match intent.kind:
+            case Kind.STATUS:
+                await admin.status(self.services, turn)
+            case Kind.PAUSE:
+                await admin.pause(self.services, turn)
+            case Kind.RESUME:
+                await admin.resume(self.services, turn)
+            case Kind.BLOCK | Kind.UNBLOCK:
+                await admin.block(self.services, turn, self.access, intent.argument, undo=intent.kind is Kind.UNBLOCK)
 
     async def _turn(self, message: Message, channel: Channel) -> Turn:
         accounts = self.services.accounts

@@ -32,6 +32,12 @@ class Kind(Enum):
     WHO = "who"  # "who is in this photo?"
     ASK = "ask"  # anything else
     UNKNOWN_COMMAND = "unknown_command"
+    # The bot's admins' (YO_ADMINS) commands.
+    STATUS = "status"
+    PAUSE = "pause"
+    RESUME = "resume"
+    BLOCK = "block"  # /block telegram:12345
+    UNBLOCK = "unblock"
 
 
 COMMANDS = {
@@ -40,6 +46,12 @@ COMMANDS = {
     "rename": Kind.RENAME, "share": Kind.SHARE, "unshare": Kind.UNSHARE, "draw": Kind.DRAW,
     "stop": Kind.STOP, "remember": Kind.REMEMBER, "ask": Kind.ASK, "who": Kind.WHO,
 }
+# Only as commands, so they stay free as concepts' names (a dog may be called Status).
+ADMIN_COMMANDS = {
+    "status": Kind.STATUS, "pause": Kind.PAUSE, "resume": Kind.RESUME, "block": Kind.BLOCK,
+    "unblock": Kind.UNBLOCK,
+}
+ADMIN_KINDS = frozenset(ADMIN_COMMANDS.values())
 
 # Telegram cuts a message at 4096 characters; a little under that fits every transport's own
 # limit and keeps a question's cost small (its prompt grows with its length and its mentions).
@@ -75,7 +87,7 @@ def parse(text: str, *, has_photo: bool) -> Intent:
     if command:
         word = command.group(1).lower()
         argument = (command.group(2) or "").strip()
-        kind = COMMANDS.get(word)
+        kind = COMMANDS.get(word) or ADMIN_COMMANDS.get(word)
         if kind is None:
             return Intent(Kind.UNKNOWN_COMMAND, argument, command=word)
         return Intent(kind, argument, command=word)

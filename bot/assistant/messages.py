@@ -35,6 +35,10 @@ class Message:
     reply_photos: tuple[Photo, ...] = ()
     # Opaque id of the platform message, for logging.
     message_id: str | None = None
+    # Who the sender is beyond their id, for YO_ALLOWED_USERS / YO_ADMINS: the @username
+    # (without @) and, in a Discord server, their roles' ids and names.
+    user_handle: str | None = None
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class ButtonPress:
     data: str
     is_group: bool = False
     user_name: str | None = None
+    user_handle: str | None = None  # as in Message
+    roles: tuple[str, ...] = ()
 
 
 @dataclass

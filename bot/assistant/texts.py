@@ -17,6 +17,19 @@ Draw: /draw Bo on a beach
 
 WELCOME = "Hi! " + HELP
 
+# Shown after HELP to the bot's admins (YO_ADMINS) only.
+ADMIN_HELP = """\
+For admins:
+/status — the training queue, workers, users, concepts and disk used
+/pause · /resume — stop and restart training (running ones finish)
+/block telegram:12345 · /unblock telegram:12345 — shut someone out or let them back in"""
+
+ADMINS_ONLY = "That's for the bot's admins."
+
+# To someone not on YO_ALLOWED_USERS, or blocked: at most once an hour.
+REFUSED = ("Sorry, I'm a private assistant and can't help you here. "
+           "If you think you should have access, ask the person who runs me.")
+
 
 def too_long(length: int, limit: int) -> str:
     return f"That message is too long for me ({length:,} characters); please keep it under {limit:,}."

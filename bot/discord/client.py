@@ -12,7 +12,7 @@ from bot.assistant.messages import ButtonPress, Channel, Message, Reply
 
 from . import endpoints
 from .buttons import AssistantButton
-from .inbound import PLATFORM, chat_id, read_photos, to_message
+from .inbound import PLATFORM, chat_id, read_photos, roles_of, to_message
 from .outbound import DM_FILESIZE_LIMIT, NO_MENTIONS, DiscordChannel, EditGate, InteractionChannel
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class YoClient(discord.Client):
                     is_group=interaction.guild_id is not None, text=text, photos=tuple(photos.photos),
                     addressed=True, user_name=user.display_name,
                     chat_title=interaction.guild.name if interaction.guild else None,
-                    message_id=str(interaction.id))
+                    message_id=str(interaction.id), user_handle=user.name, roles=roles_of(user))
                 await self.assistant.handle(incoming, channel)
         except Exception:
             log.exception("failed on /%s from %s", text.split()[0] if text else "?", interaction.user.id)
@@ -192,7 +192,8 @@ class YoClient(discord.Client):
         user = interaction.user
         press = ButtonPress(platform=PLATFORM, user_id=str(user.id),
                             chat_id=chat_id(interaction.guild_id, interaction.channel_id or 0), data=data,
-                            is_group=interaction.guild_id is not None, user_name=user.display_name)
+                            is_group=interaction.guild_id is not None, user_name=user.display_name,
+                            user_handle=user.name, roles=roles_of(user))
         try:
             await self.assistant.press(press, channel)
         except Exception:

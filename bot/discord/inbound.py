@@ -54,6 +54,13 @@ def bot_role_ids(message: discord.Message) -> set[int]:
             and role.tags.bot_id == me.id}
 
 
+def roles_of(user: object) -> tuple[str, ...]:
+    """A server member's roles, by id and by name, for YO_ALLOWED_USERS' discord:role: entries.
+    None in a DM: Discord gives a DM's author as a user, not a member of any server."""
+    roles = getattr(user, "roles", None) or ()
+    return tuple(str(role.id) for role in roles) + tuple(role.name for role in roles)
+
+
 def replies_to(message: discord.Message, user_id: int) -> bool:
     reference = message.reference
     if reference is None:
@@ -167,5 +174,7 @@ async def to_message(message: discord.Message, me_id: int) -> tuple[Message, lis
         chat_title=guild.name if guild else None,
         reply_photos=tuple(replied.photos),
         message_id=str(message.id),
+        user_handle=message.author.name,
+        roles=roles_of(message.author),
     )
     return translated, attached.problems + replied.problems

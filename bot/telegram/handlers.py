@@ -136,7 +136,8 @@ class ButtonPresses:
         chat_id = chat.id if chat is not None else query.from_user.id
         is_group = chat is not None and chat.type in GROUP_TYPES
         press = ButtonPress(platform=PLATFORM, user_id=str(query.from_user.id), chat_id=str(chat_id),
-                            data=query.data, is_group=is_group, user_name=query.from_user.full_name)
+                            data=query.data, is_group=is_group, user_name=query.from_user.full_name,
+                            user_handle=query.from_user.username)
         reply_to = query.message.message_id if is_group and query.message is not None else None
         await self.conversation.assistant.press(press, self.conversation.channels.open(chat_id, reply_to=reply_to))
 

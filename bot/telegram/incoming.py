@@ -54,6 +54,7 @@ class Incoming:
     user_name: str | None = None
     chat_title: str | None = None
     media_group_id: str | None = None
+    user_handle: str | None = None  # @username, for YO_ALLOWED_USERS' telegram:@alice
 
     @property
     def has_media(self) -> bool:
@@ -147,6 +148,7 @@ def read(message: telegram.Message, me: telegram.User) -> Incoming:
         user_name=user.full_name if user else None,
         chat_title=chat.title,
         media_group_id=message.media_group_id,
+        user_handle=user.username if user else None,
     )
 
 
@@ -237,4 +239,5 @@ def to_message(incoming: Incoming, photos: tuple[Photo, ...], reply_photos: tupl
         chat_title=incoming.chat_title,
         reply_photos=reply_photos,
         message_id=str(incoming.message_id),
+        user_handle=incoming.user_handle,
     )
