@@ -26,6 +26,7 @@ from typing import TextIO
 from storage.files import PRIVATE_FILE, atomic_write, private_file, remove_empty_dir
 
 from .assistant import Assistant, ButtonPress, Message, Photo, Reply
+from .assistant.asking import WRITING
 from .assistant.names import find_mentions
 
 PLATFORM = "console"
@@ -55,10 +56,13 @@ class ConsoleChannel:
         self.buttons: list[str] = []  # data of the latest buttons shown, by number - 1
         self.replies: list[Reply] = []
         self._numbers = itertools.count(1)
+        self._open: tuple[int, str] | None = None  # the answer being written on the last line, and its text
 
     def show(self, reply: Reply, edited: int | None = None) -> None:
         self.replies.append(reply)
         if self.stream is None:
+            return
+        if self._as_it_goes(reply, edited):
             return
         prefix = "yo (updated) › " if edited else "yo › "
         lines = [prefix + reply.text]
@@ -77,6 +81,27 @@ class ConsoleChannel:
         if reply.link:
             lines.append(f"   {reply.link}")
         print("\n".join(lines), file=self.stream, flush=True)
+
+    def _as_it_goes(self, reply: Reply, edited: int | None) -> bool:
+        """An answer still being written (its text ends in WRITING) prints on one line as it grows:
+        each edit adds only its new words, and its last edit ends the line (anything else printed
+        first ends it too). True when `reply` was printed so."""
+        open_line, self._open = self._open, None
+        plain = not (reply.images or reply.buttons or reply.link)
+        writing = plain and reply.text.endswith(WRITING)
+        text = reply.text.removesuffix(WRITING) if writing else reply.text
+        if open_line is not None:
+            number, printed = open_line
+            if edited == number and plain and text.startswith(printed):
+                print(text[len(printed):], end="" if writing else "\n", file=self.stream, flush=True)
+                self._open = (number, text) if writing else None
+                return True
+            print(file=self.stream, flush=True)
+        if not writing:
+            return False
+        print(("yo (updated) › " if edited else "yo › ") + text, end="", file=self.stream, flush=True)
+        self._open = (edited or len(self.replies), text)
+        return True
 
     async def send(self, reply: Reply) -> ConsoleMessage:
         self.show(reply)

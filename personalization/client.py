@@ -15,12 +15,13 @@ import logging
 import multiprocessing as mp
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .protocol import (
     CancelToken,
     ModelUnavailable,
     ProgressCallback,
+    TextCallback,
     TrainRequest,
     TrainResult,
     TrainingCancelled,
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _InFlight:
     future: asyncio.Future[Any]
-    progress: ProgressCallback | None = None
+    progress: Callable[[Any], None] | None = None  # training progress, or an answer's text so far
     op: str = ""
 
 
@@ -144,8 +145,10 @@ class WorkerProcessService(RemoteModel):
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def _call(self, op: str, *args: Any, progress: ProgressCallback | None = None,
-                    cancel: CancelToken | None = None) -> Any:
+    async def _call(self, op: str, *args: Any, progress: Callable[[Any], None] | None = None,
+                    cancel: CancelToken | None = None, stream: bool = False) -> Any:
+        """Send one request and wait for its reply; its progress messages go to `progress` (with
+        `stream`, an answer's text so far) on the event loop."""
         if self._current is None or not self._current.process.is_alive():
             await self.start()
         current = self._current
@@ -153,7 +156,7 @@ class WorkerProcessService(RemoteModel):
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         current.in_flight[request_id] = _InFlight(future, progress, op)
-        current.connection.send({"id": request_id, "op": op, "args": args})
+        current.connection.send({"id": request_id, "op": op, "args": args, **({"stream": True} if stream else {})})
         if cancel is None:
             return await future
         watcher = asyncio.create_task(self._watch_cancel(current, request_id, cancel))
@@ -169,6 +172,9 @@ class WorkerProcessService(RemoteModel):
 
     async def _request(self, op: str, *args: Any) -> Any:
         return await self._call(op, *args)
+
+    async def _stream(self, op: str, on_text: TextCallback, *args: Any) -> Any:
+        return await self._call(op, *args, progress=on_text, stream=True)
 
     async def _can_draw(self) -> bool:
         if self.draws is None:  # known once a worker has said hello

@@ -70,6 +70,9 @@ class TrainResult:
 
 
 ProgressCallback = Callable[[TrainProgress], None]
+# An answer as it is being written: called with the text so far as it grows (whole words, never
+# half a character).
+TextCallback = Callable[[str], None]
 
 
 class ModelService(Protocol):
@@ -79,7 +82,12 @@ class ModelService(Protocol):
 
     async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]: ...
 
-    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str: ...
+    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
+                     on_text: TextCallback | None = None) -> str:
+        """The model's answer. `on_text`, when given, is called on the event loop with the answer
+        so far while it is written (a service that cannot stream may never call it); the returned
+        text is the whole answer, which is what to show in the end."""
+        ...
 
     async def describe(self, photos: Sequence[bytes]) -> str: ...
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
-from .protocol import ConceptRef, ModelUnavailable, Recognition, Segments
+from .protocol import ConceptRef, ModelUnavailable, Recognition, Segments, TextCallback
 
 
 class RemoteModel(ABC):
@@ -32,8 +32,18 @@ class RemoteModel(ABC):
     async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
         return await self._request("recognise", photo, list(concepts))
 
-    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
-        return self._labelled(await self._request("answer", list(question), list(concepts), photo))
+    async def _stream(self, op: str, on_text: TextCallback, *args: Any) -> Any:
+        """`_request`, with the text so far handed to `on_text` while a worker writes it. This
+        default does not stream: the whole answer comes at once and `on_text` is not called."""
+        return await self._request(op, *args)
+
+    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
+                     on_text: TextCallback | None = None) -> str:
+        """The answer, micro-batched with other users' questions; `on_text` gets the text so far
+        (without the label) where the service streams."""
+        args = (list(question), list(concepts), photo)
+        text = await (self._stream("answer", on_text, *args) if on_text else self._request("answer", *args))
+        return self._labelled(text)
 
     async def describe(self, photos: Sequence[bytes]) -> str:
         return await self._request("describe", list(photos))

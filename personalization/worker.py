@@ -11,6 +11,10 @@ and answers each with its request id. Three threads share the model:
 
 One lock guards the model; whoever holds it runs. Messages are plain dicts of picklable
 protocol dataclasses, so the same loop can serve a socket or a Ray actor later.
+
+Before its reply a request may get progress messages with its id: a training job's
+`TrainProgress` events, and an answer asked with "stream": true its text so far (whole
+words; each request of a batch only its own).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class _Pending:
     id: int
     op: str
     args: tuple[Any, ...]
+    stream: bool = False  # an answer whose text so far goes back as progress messages
 
 
 @dataclass
@@ -88,7 +93,7 @@ class Worker:
                     "batch_sizes": list(self.stats.batch_sizes),
                     "served_during_training": self.stats.served_during_training}})
                 continue
-            pending = _Pending(message["id"], op, tuple(message.get("args", ())))
+            pending = _Pending(message["id"], op, tuple(message.get("args", ())), bool(message.get("stream")))
             if op == "train":
                 self._cancels[pending.id] = threading.Event()
                 self._training.put(pending)
@@ -160,17 +165,32 @@ class Worker:
             if not group:
                 continue
             self.stats.batch_sizes.append(len(group))
+            streams = [self._stream(p) for p in group]
             try:
-                results = getattr(self.engine, f"{op}_batch")([p.args for p in group])
+                batched = getattr(self.engine, f"{op}_batch")
+                args = [p.args for p in group]
+                results = batched(args, streams) if any(streams) else batched(args)
             except Exception:
                 for pending in group:  # tell each caller what failed, one by one
-                    self._reply(pending, lambda p=pending: getattr(self.engine, p.op)(*p.args))
+                    self._reply(pending, lambda p=pending: self._alone(p))
                 continue
             for pending, result in zip(group, results):
                 self._send({"id": pending.id, "ok": True, "result": result})
         for pending in batch:
             if pending.op not in BATCHED_OPS:
-                self._reply(pending, lambda p=pending: getattr(self.engine, p.op)(*p.args))
+                self._reply(pending, lambda p=pending: self._alone(p))
+
+    def _stream(self, pending: _Pending) -> Callable[[str], None] | None:
+        """Where a streamed answer's text so far goes: a progress message with its id."""
+        if not pending.stream:
+            return None
+        return lambda text: self._send({"id": pending.id, "progress": text})
+
+    def _alone(self, pending: _Pending) -> Any:
+        """One request by itself (not in a batch)."""
+        work = getattr(self.engine, pending.op)
+        stream = self._stream(pending)
+        return work(*pending.args, on_text=stream) if stream else work(*pending.args)
 
     # -- training, one job at a time ------------------------------------------------------------
 

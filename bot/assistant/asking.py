@@ -11,7 +11,7 @@ from storage.images import BadImage, sanitize_image
 from storage.models import Concept
 
 from .context import Services, Turn
-from .messages import Button, Photo, Reply
+from .messages import Button, Channel, Photo, Reply, SentMessage
 from .names import find_mentions, to_segments
 from .instant import prefilter, quick_ref, update_prototype
 from .refresh import maybe_refresh
@@ -50,13 +50,69 @@ async def sanitized(photo: Photo) -> bytes:
     return await asyncio.to_thread(sanitize_image, photo.data)  # CPU work: off the event loop
 
 
+# After an answer's text while the model is still writing it; the last edit drops it.
+WRITING = " …"
+
+
+class Writer:
+    """Shows an answer as the model writes it: one message, sent with the first text and edited
+    as the text grows. Edits are paced by the channel (Telegram's and Discord's edit throttles keep
+    only the newest of those waiting); the last edit is exactly the answer."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.message: SentMessage | None = None
+        self.latest = ""  # the answer so far, as the model last said
+        self.shown = ""  # what the message says now
+        self._showing: asyncio.Task[None] | None = None
+
+    def update(self, text: str) -> None:
+        """The model's text so far (a TextCallback: called on the event loop, must not wait)."""
+        if not text.strip():
+            return
+        self.latest = text
+        if self._showing is None or self._showing.done():
+            self._showing = asyncio.create_task(self._show())
+
+    async def _show(self) -> None:
+        # One send or edit at a time; text that arrives meanwhile waits, and only its newest is shown.
+        while self.shown != self.latest + WRITING:
+            text = self.latest + WRITING
+            if self.message is None:
+                self.message = await self.channel.send(Reply(text))
+            else:
+                await self.message.edit(Reply(text))
+            self.shown = text
+
+    async def finish(self, answer: str) -> None:
+        """Show the whole answer: the streamed message's last edit, or one message if none was sent."""
+        if self._showing is not None:
+            await self._showing
+        if self.message is None:
+            self.message = await self.channel.send(Reply(answer))
+        elif self.shown != answer:
+            await self.message.edit(Reply(answer))
+        self.shown = answer
+
+    def abandon(self) -> None:
+        """The answer failed: stop showing the text so far."""
+        if self._showing is not None:
+            self._showing.cancel()
+
+
 async def ask(services: Services, turn: Turn, text: str) -> None:
+    """Answer a question about concepts (and a photo), shown as the model writes it."""
     photo = await the_photo(turn)
     concepts, segments = await mentioned(services, turn, text)
     refs = [await services.concept_ref(c) for c in concepts]
-    await turn.channel.show_activity("typing")
-    answer = await services.models.answer(segments, refs, photo)
-    await turn.say(answer or "I don't know.")
+    await turn.channel.show_activity("typing")  # until the first words arrive
+    writer = Writer(turn.channel)
+    try:
+        answer = await services.models.answer(segments, refs, photo, on_text=writer.update)
+    except BaseException:
+        writer.abandon()
+        raise
+    await writer.finish(answer or "I don't know.")
 
 
 async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool = False) -> None:

@@ -32,6 +32,7 @@ from ..protocol import (
     CancelToken,
     ModelUnavailable,
     ProgressCallback,
+    TextCallback,
     TrainingCancelled,
     TrainRequest,
     TrainResult,
@@ -119,6 +120,12 @@ class RayModelService(RemoteModel):
         raise AssertionError("unreachable")
 
     async def _request(self, op: str, *args: Any) -> Any:
+        return await self._ask(op, *args)
+
+    async def _stream(self, op: str, on_text: TextCallback, *args: Any) -> Any:
+        # Answers are not streamed over Ray yet: the whole answer comes at once (`on_text` is never
+        # called) and the chat shows it as one message. Streaming would poll the actor for the
+        # text so far, as `train` polls for progress.
         return await self._ask(op, *args)
 
     async def _can_draw(self) -> bool:

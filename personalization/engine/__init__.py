@@ -5,6 +5,7 @@
     bo = ConceptRef(name="Bo", tokens=result.tokens)
     engine.recognise(photo, [bo])                              # -> [Recognition(present, probability)]
     engine.answer(["What colour is ", 0, "?"], [bo])          # -> "Bo is brown."
+    engine.answer([...], [bo], on_text=print)                  # prints "Bo is", then "Bo is brown."
     engine.draw([0, " on a beach"], [bo], n=2, seed=7)         # -> [PNG bytes, PNG bytes] (Janus-Pro)
 
 A model that draws (Janus-Pro) trains concepts with two token sets (drawtrainer.py).
@@ -17,7 +18,8 @@ from typing import Sequence
 
 import torch
 
-from ..protocol import CancelToken, ConceptRef, ProgressCallback, Recognition, Segments, TrainRequest, TrainResult
+from ..protocol import (CancelToken, ConceptRef, ProgressCallback, Recognition, Segments, TextCallback,
+                        TrainRequest, TrainResult)
 from .backends import Backend, DrawingBackend, load_backend
 from .concept import Concept, ConceptMismatch
 from .drawing import DrawRequest, Drawing
@@ -88,11 +90,15 @@ class Engine:
         features = self.image_features(list(positives) + list(negatives))
         return fit_prototype(features[: len(positives)], features[len(positives):]).to_bytes()
 
-    def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
-        return self.answer_batch([(question, concepts, photo)])[0]
+    def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
+               on_text: TextCallback | None = None) -> str:
+        """The greedy answer; `on_text` (if given) is called with the answer so far as it is written."""
+        return self.answer_batch([(question, concepts, photo)], [on_text] if on_text else None)[0]
 
-    def answer_batch(self, requests: Sequence[tuple[Segments, Sequence[ConceptRef], bytes | None]]) -> list[str]:
-        return self.inference.answer_batch(requests)
+    def answer_batch(self, requests: Sequence[tuple[Segments, Sequence[ConceptRef], bytes | None]],
+                     on_text: Sequence[TextCallback | None] | None = None) -> list[str]:
+        """One pass for many users' questions; `on_text[i]` (if any) gets only request i's text so far."""
+        return self.inference.answer_batch(requests, on_text)
 
     def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
              seed: int | None = None) -> list[bytes]:

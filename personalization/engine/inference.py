@@ -2,7 +2,8 @@
 
 Each concept of a request takes slot i (its position in the request's list) in that
 request's batch row; a concept still without tokens falls back to its description as
-plain text. Photos are decoded and encoded once per distinct photo.
+plain text. Photos are decoded and encoded once per distinct photo. An answer can be
+streamed: each request of a batch may have its own callback, given its own text so far.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from PIL import Image
 
-from ..protocol import ConceptRef, Recognition, Segments
+from ..protocol import ConceptRef, Recognition, Segments, TextCallback
 from . import phrasings
 from .backends.base import Backend
 from .batch import Branch, Row, answer_logprobs, hidden_states, pack, pooled, yes_probability
@@ -53,6 +54,59 @@ class Prompt:
     image: torch.Tensor | None
     vectors: list[Vectors | None]
     names: dict[int, str]
+
+
+class Writing:
+    """A streamer for `Backend.generate`: hands each row of a batch its own answer so far.
+
+    Every step the row's ids so far are decoded with the same decode as the final answer (identifier
+    ids become names). A row's text is shown up to its last space, so words arrive whole; a word
+    still unfinished after `every` tokens (text without spaces) is shown as it is, unless it ends in
+    half a UTF-8 character. A row is shown whole when it stops, and `finish` shows the final text,
+    so a row's last call is always exactly its answer.
+    """
+
+    def __init__(self, decode: Callable[[list[int], dict[int, str]], str], prompts: Sequence[Prompt],
+                 callbacks: Sequence[TextCallback | None], stop_ids: Sequence[int], every: int = 8) -> None:
+        self.decode, self.prompts, self.callbacks = decode, prompts, callbacks
+        self.stop_ids, self.every = set(stop_ids), every
+        self.ids: list[list[int]] = [[] for _ in prompts]
+        self.shown = ["" for _ in prompts]
+        self.waited = [0 for _ in prompts]  # tokens since the row was last shown
+        self.stopped = [callback is None for callback in callbacks]
+
+    def put(self, value: torch.Tensor) -> None:
+        if value.dim() != 1:
+            return  # transformers hands the prompt over first: not part of the answer
+        for row, token in enumerate(value.tolist()):
+            if self.stopped[row]:
+                continue
+            if token in self.stop_ids:
+                self.stopped[row] = True
+                self.show(row, self.decode(self.ids[row], self.prompts[row].names))
+                continue
+            self.ids[row].append(token)
+            self.waited[row] += 1
+            text = self.decode(self.ids[row], self.prompts[row].names)
+            words = text[:max(text.rfind(" "), text.rfind("\n"), 0)].rstrip()
+            if len(words) > len(self.shown[row]):
+                self.show(row, words)
+            elif self.waited[row] >= self.every and not text.endswith("\ufffd"):
+                self.show(row, text)
+
+    def end(self) -> None:
+        """transformers' end of generation: `finish` shows the final texts."""
+
+    def show(self, row: int, text: str) -> None:
+        callback = self.callbacks[row]
+        if callback is None or not text or text == self.shown[row]:
+            return
+        self.shown[row], self.waited[row] = text, 0
+        callback(text)
+
+    def finish(self, texts: Sequence[str]) -> None:
+        for row, text in enumerate(texts):
+            self.show(row, text)
 
 
 class Inference:
@@ -186,7 +240,9 @@ class Inference:
 
     # -- answers -----------------------------------------------------------------------------
 
-    def answer_batch(self, requests: Sequence[tuple[Segments, Sequence[ConceptRef], bytes | None]]) -> list[str]:
+    def answer_batch(self, requests: Sequence[tuple[Segments, Sequence[ConceptRef], bytes | None]],
+                     on_text: Sequence[TextCallback | None] | None = None) -> list[str]:
+        """Greedy answers, one per request; `on_text[i]` (if any) gets request i's answer so far."""
         tokens = self.backend.tokens
         photos = [photo for _, _, photo in requests if photo is not None]
         images = iter(self.image_tokens(photos))
@@ -200,14 +256,18 @@ class Inference:
             ids = list(start.user(join_turn(context, asked)).assistant(answering(subjects)).ids)
             names = {s.who[0]: s.name for s in subjects if isinstance(s.who, tuple)}
             prompts.append(Prompt(ids, image, [s.vectors for s in subjects], names))
-        return self.generate(prompts)
+        return self.generate(prompts, on_text=on_text) if on_text else self.generate(prompts)
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[str]:
-        """Greedy answers, `batch_size` prompts at a time, left-padded, concepts bound per row."""
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None,
+                 on_text: Sequence[TextCallback | None] | None = None) -> list[str]:
+        """Greedy answers, `batch_size` prompts at a time, left-padded, concepts bound per row;
+        `on_text[i]` (if any) is called with prompt i's text so far as it is generated."""
         backend, tokens, out = self.backend, self.backend.tokens, []
         for i in range(0, len(prompts), self.batch_size):
             chunk = prompts[i:i + self.batch_size]
+            callbacks = list(on_text[i:i + self.batch_size]) if on_text else []
+            writing = Writing(tokens.decode, chunk, callbacks, tokens.stop_ids) if any(callbacks) else None
             width = max(len(p.ids) for p in chunk)
             ids = torch.tensor([[tokens.pad_id] * (width - len(p.ids)) + p.ids for p in chunk], device=backend.device)
             mask = torch.tensor([[0] * (width - len(p.ids)) + [1] * len(p.ids) for p in chunk], device=backend.device)
@@ -217,8 +277,11 @@ class Inference:
                 if images:
                     where = (ids == tokens.image_token_id) & (mask == 1)
                     embeds = embeds.masked_scatter(where[..., None], torch.cat(images).to(embeds.dtype))
-                generated = backend.generate(embeds, mask, max_new_tokens or self.max_new_tokens)
-            out += [tokens.decode(row.tolist(), p.names) for row, p in zip(generated, chunk)]
+                generated = backend.generate(embeds, mask, max_new_tokens or self.max_new_tokens, writing)
+            texts = [tokens.decode(row.tolist(), p.names) for row, p in zip(generated, chunk)]
+            if writing is not None:
+                writing.finish(texts)
+            out += texts
         return out
 
     def describe(self, photos: Sequence[bytes]) -> str:

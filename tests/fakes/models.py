@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from typing import Sequence
 
 from PIL import Image
@@ -20,6 +21,7 @@ from personalization.protocol import (
     ProgressCallback,
     Recognition,
     Segments,
+    TextCallback,
     TrainProgress,
     TrainRequest,
     TrainResult,
@@ -35,11 +37,13 @@ def mean_colour(data: bytes) -> tuple[float, float, float]:
 class FakeModelService:
     model_id = "fake/colour-model"
 
-    def __init__(self, train_steps: int = 4, step_seconds: float = 0.0) -> None:
+    def __init__(self, train_steps: int = 4, step_seconds: float = 0.0, word_seconds: float = 0.0) -> None:
         self.train_steps = train_steps
         self.step_seconds = step_seconds
+        self.word_seconds = word_seconds  # a streamed answer's pause before each word
         self.calls: list[tuple[str, object]] = []
         self.trained: list[TrainRequest] = []
+        self.streamed: list[list[str]] = []  # the texts so far handed to each on_text
 
     async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
         self.calls.append(("recognise", [c.name for c in concepts]))
@@ -52,11 +56,22 @@ class FakeModelService:
             out.append(Recognition(present=probability >= 0.5, probability=probability))
         return out
 
-    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None) -> str:
+    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
+                     on_text: TextCallback | None = None) -> str:
+        """Says "(fake answer to: QUESTION)"; with `on_text`, first writes it word by word (the text so far,
+        `word_seconds` apart), as the real worker streams."""
         self.calls.append(("answer", (question, [c.name for c in concepts], photo is not None)))
         text = "".join(concepts[s].name if isinstance(s, int) else s for s in question)
         facts = " ".join(f for c in concepts for f in c.facts)
-        return f"(fake answer to: {text})" + (f" [facts: {facts}]" if facts else "")
+        answer = f"(fake answer to: {text})" + (f" [facts: {facts}]" if facts else "")
+        if on_text is not None:
+            pieces: list[str] = []
+            self.streamed.append(pieces)
+            for word in re.finditer(r"\S+", answer):
+                await asyncio.sleep(self.word_seconds)
+                pieces.append(answer[:word.end()])
+                on_text(pieces[-1])
+        return answer
 
     async def describe(self, photos: Sequence[bytes]) -> str:
         self.calls.append(("describe", len(photos)))

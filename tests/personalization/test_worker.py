@@ -12,6 +12,10 @@ import threading
 import time
 from typing import Any
 
+import torch
+
+from personalization.engine import Engine
+from personalization.engine.inference import Prompt, Writing
 from personalization.protocol import ConceptRef, Recognition, TrainProgress, TrainRequest, TrainingCancelled
 from personalization.worker import Worker
 
@@ -31,9 +35,14 @@ class CountingEngine:
         return [[Recognition(present=photo == c.name.encode(), probability=0.9) for c in concepts]
                 for photo, concepts in requests]
 
-    def answer_batch(self, requests: list[tuple[Any, ...]]) -> list[str]:
+    def answer_batch(self, requests: list[tuple[Any, ...]], on_text: list[Any] | None = None) -> list[str]:
         self.forward_passes.append(["answer"] * len(requests))
-        return [f"answer about {concepts[0].name}" for _, concepts, _ in requests]
+        answers = [f"answer about {concepts[0].name}" for _, concepts, _ in requests]
+        for word in range(1, 4):  # written a word at a time, the batch's rows in step
+            for answer, stream in zip(answers, on_text or []):
+                if stream is not None:
+                    stream(" ".join(answer.split()[:word]))
+        return answers
 
     def train(self, request: TrainRequest, progress: Any, cancel: Any) -> str:
         for step in range(1, self.train_steps + 1):
@@ -52,8 +61,11 @@ class Client:
         assert self.ours.recv()["ready"]
         self.messages: list[dict[str, Any]] = []
 
-    def send(self, request_id: int, op: str, *args: Any) -> None:
-        self.ours.send({"id": request_id, "op": op, "args": args})
+    def send(self, request_id: int, op: str, *args: Any, stream: bool = False) -> None:
+        self.ours.send({"id": request_id, "op": op, "args": args, **({"stream": True} if stream else {})})
+
+    def progress_of(self, request_id: int) -> list[Any]:
+        return [m["progress"] for m in self.messages if m["id"] == request_id and "progress" in m]
 
     def wait_for(self, request_id: int, timeout: float = 10) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -110,3 +122,57 @@ def test_a_failing_request_fails_alone() -> None:
     client.send(2, "recognise", b"Bo", [ConceptRef("Bo")])
     assert not client.wait_for(1)["ok"]
     assert client.wait_for(2)["ok"]
+
+
+def test_streamed_answers_in_one_batch_each_get_only_their_own_text() -> None:
+    engine = CountingEngine()
+    client = Client(engine, batch_window=0.2)
+    client.send(1, "answer", ["what is ", 0, "?"], [ConceptRef("Bo")], None, stream=True)
+    client.send(2, "answer", ["what is ", 0, "?"], [ConceptRef("Kiwi")], None)
+    client.send(3, "answer", ["what is ", 0, "?"], [ConceptRef("Mam")], None, stream=True)
+    replies = {i: client.wait_for(i)["result"] for i in (1, 2, 3)}
+    assert engine.forward_passes == [["answer"] * 3]
+    assert client.progress_of(1) == ["answer", "answer about", "answer about Bo"]
+    assert client.progress_of(3) == ["answer", "answer about", "answer about Mam"]
+    assert client.progress_of(2) == [], "a question asked without streaming gets its answer only"
+    assert replies == {1: "answer about Bo", 2: "answer about Kiwi", 3: "answer about Mam"}
+
+
+def test_a_streamed_answer_ends_as_the_same_greedy_answer_unstreamed(engine: Engine) -> None:
+    """The tiny model, two users in one batch: each stream is its own answer written as it grows,
+    ending exactly as that request's answer, and as the same request asked without streaming."""
+    client = Client(engine, batch_window=0.5)
+    bo, kiwi = ConceptRef("Bo", description="a small brown dog"), ConceptRef("Kiwi", description="a green bird")
+    client.send(1, "answer", ["What does ", 0, " like?"], [bo], None, stream=True)
+    client.send(2, "answer", ["Where is ", 0, " going today?"], [kiwi], None, stream=True)
+    client.send(3, "answer", ["What does ", 0, " like?"], [bo], None)  # the first request, not streamed
+    replies = {i: client.wait_for(i, timeout=120)["result"] for i in (1, 2, 3)}
+    assert client.worker.stats.batch_sizes == [3]
+    assert replies[1] == replies[3] and replies[1] != replies[2]
+    for request_id in (1, 2):
+        pieces = client.progress_of(request_id)
+        assert len(pieces) > 2, "written in several pieces"
+        assert pieces[-1] == replies[request_id]
+        assert all(replies[request_id].startswith(piece) for piece in pieces), "each piece is the answer so far"
+    assert client.progress_of(3) == []
+    client.ours.close()  # the worker's loop ends
+
+
+def test_the_text_so_far_is_whole_words_and_never_half_a_character() -> None:
+    """Byte tokens of "Bo ate crème brûlée!", one byte a step: what is shown grows by whole words,
+    or by what came since once `every` tokens have passed without one, but never with half of "è"
+    or "û" (two bytes each); the last call is the whole answer."""
+    answer = "Bo ate crème brûlée!"
+    shown: list[str] = []
+    writing = Writing(lambda ids, names: bytes(ids).decode("utf-8", errors="replace").strip(),
+                      [Prompt([], None, [], {})], [shown.append], stop_ids=[0], every=3)
+    writing.put(torch.zeros(1, 0, dtype=torch.long))  # the prompt, as transformers hands it over first
+    for byte in answer.encode():
+        writing.put(torch.tensor([byte]))
+    writing.put(torch.tensor([0]))  # the stop token
+    writing.end()
+    writing.finish([answer])
+    # "Bo ate crème br" + half of "û" waited one step more
+    assert shown == ["Bo", "Bo ate", "Bo ate cr", "Bo ate crèm", "Bo ate crème", "Bo ate crème brû",
+                     "Bo ate crème brûlé", "Bo ate crème brûlée!"]
+    assert all(answer.startswith(text) for text in shown), "no half character: each is the answer so far"

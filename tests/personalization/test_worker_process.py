@@ -95,3 +95,35 @@ async def test_three_users_concurrent_requests_share_one_forward_pass(tiny_model
         await models.close()
     assert stats["batch_sizes"] == [3]  # one forward pass for the three users
     assert [r[0].probability for r in together] == pytest.approx(alone, abs=1e-5)
+
+
+async def test_an_answer_streams_from_the_worker_process_to_its_own_caller(tiny_model: Path) -> None:
+    """Through the real pipe: each caller's on_text gets its own answer so far, on the event loop,
+    ending as the answer it is returned; asking without on_text gets the same answer."""
+    import asyncio
+
+    bo = ConceptRef("Bo", description="a small brown dog")
+    kiwi = ConceptRef("Kiwi", description="a green bird")
+    loop = asyncio.get_running_loop()
+    pieces: dict[str, list[str]] = {"Bo": [], "Kiwi": []}
+
+    def collect(name: str):  # type: ignore[no-untyped-def]
+        def on_text(text: str) -> None:
+            assert asyncio.get_running_loop() is loop
+            pieces[name].append(text)
+        return on_text
+
+    models = WorkerProcessService(str(tiny_model), device="cpu")
+    await models.start()
+    try:
+        streamed_bo, streamed_kiwi, plain_bo = await asyncio.gather(
+            models.answer(["What does ", 0, " like?"], [bo], on_text=collect("Bo")),
+            models.answer(["Where is ", 0, " going today?"], [kiwi], on_text=collect("Kiwi")),
+            models.answer(["What does ", 0, " like?"], [bo]))
+        stats = await models.stats()
+    finally:
+        await models.close()
+    assert stats["batch_sizes"] == [3]  # one pass for the three
+    assert streamed_bo == plain_bo != streamed_kiwi
+    assert len(pieces["Bo"]) > 2 and pieces["Bo"][-1] == streamed_bo
+    assert len(pieces["Kiwi"]) > 2 and pieces["Kiwi"][-1] == streamed_kiwi

@@ -76,8 +76,9 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
-                 max_new_tokens: int) -> torch.Tensor:
-        """Greedy continuation ids [B, <=max_new_tokens] of left-padded embeddings."""
+                 max_new_tokens: int, streamer: Any = None) -> torch.Tensor:
+        """Greedy continuation ids [B, <=max_new_tokens] of left-padded embeddings. A `streamer`
+        (transformers' `put(ids)` / `end()`) is handed each step's new ids [B] as they are made."""
 
     def autocast(self) -> Any:
         """bf16 autocast on GPU (the trainable vectors stay fp32); nothing on CPU."""

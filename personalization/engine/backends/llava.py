@@ -146,7 +146,7 @@ class LlavaBackend(Backend):
 
     @torch.no_grad()
     def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
-                 max_new_tokens: int) -> torch.Tensor:
+                 max_new_tokens: int, streamer: Any = None) -> torch.Tensor:
         return self.model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                                   max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                   max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, streamer=streamer,
                                    pad_token_id=self.tokens.pad_id, eos_token_id=self.tokens.stop_ids)
