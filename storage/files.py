@@ -68,10 +68,16 @@ def private_dir(folder: Path) -> None:
 
 
 def private_file(path: Path) -> None:
-    """Make `path` exist as 0600 before anyone writes to it (a later open for writing keeps the mode)."""
+    """Make `path` exist as 0600 before anyone writes to it (a later open for writing keeps the mode).
+
+    An existing file is only chmod-ed, never opened: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, and SQLite's locks on the database are such locks (with
+    them gone, another process took itself for the last user and deleted the WAL under us)."""
     private_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
-    os.chmod(path, PRIVATE_FILE)  # an older file may have been made 0644
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        os.chmod(path, PRIVATE_FILE)  # an older file may have been made 0644
 
 
 def remove_empty_dir(folder: Path) -> None:

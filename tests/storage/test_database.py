@@ -115,3 +115,25 @@ async def test_cancelling_a_transaction_while_its_commit_waits_stays_a_cancellat
     # The connection is usable afterwards, and the COMMIT that did run kept the row.
     assert not store.db.connection.in_transaction
     assert await store.db.fetch_one("SELECT COUNT(*) AS n FROM users WHERE platform_user_id = 'x'") == {"n": 1}
+
+
+async def test_another_process_sees_every_commit_while_this_one_stays_open(tmp_path: Path) -> None:
+    """Opening the store must keep SQLite's locks: a descriptor of the database closed by our own code
+    (making it 0600) once dropped them, so another process that closed its connection took itself for
+    the last user and deleted the WAL that this process was still writing to; its commits vanished
+    for every other reader."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "yo.sqlite3"
+    await (await Database.open(path)).close()  # a database that exists already, as at every restart
+    db = await Database.open(path)
+    read = [sys.executable, "-c", "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n"
+            "print(c.execute('SELECT COUNT(*) FROM users').fetchone()[0])\nc.close()", str(path)]
+    try:
+        assert subprocess.run(read, capture_output=True, text=True, check=True).stdout.strip() == "0"
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO users (platform, platform_user_id, created_at) VALUES ('t', '1', 0)")
+        assert subprocess.run(read, capture_output=True, text=True, check=True).stdout.strip() == "1"
+    finally:
+        await db.close()
