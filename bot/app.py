@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import threading
 from pathlib import Path
 
 from personalization.availability import SMOKE_HINT, problems
@@ -17,6 +20,9 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 SMOKE_LABEL = "smoke run: a tiny random model, answers mean nothing"
+# How long a stop may take before the process exits anyway: under systemd's TimeoutStopSec and
+# compose's stop_grace_period (deploy/), so that they never have to SIGKILL a stop in progress.
+STOP_SECONDS = 25.0
 
 
 class ModelNotReady(SystemExit):
@@ -60,8 +66,44 @@ async def build_assistant(settings: Settings, models: ModelService | None = None
     return Assistant(store, models, settings)
 
 
+def stop_on_signals() -> None:
+    """SIGTERM (systemctl stop, docker stop) and SIGINT (Ctrl-C) stop the calling task the same way:
+    it is cancelled, so every `finally` runs — transports stop taking updates, a training job goes
+    back to the queue, the model worker shuts down, the database closes (its WAL checkpointed).
+    A stop that takes longer than STOP_SECONDS ends the process anyway; a second signal is noted."""
+    task, loop = asyncio.current_task(), asyncio.get_running_loop()
+    assert task is not None
+
+    def stop(signum: int) -> None:
+        if task.cancelling():
+            log.warning("already stopping (%s again)", signal.Signals(signum).name)
+            return
+        log.warning("%s: stopping", signal.Signals(signum).name)
+        task.cancel()
+        timer = threading.Timer(STOP_SECONDS, _stop_overdue)
+        timer.daemon = True
+        timer.start()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+
+
+def _stop_overdue() -> None:
+    log.error("the stop took longer than %.0f s; exiting without finishing it", STOP_SECONDS)
+    os._exit(1)
+
+
 async def run(settings: Settings, *, smoke: bool = False) -> None:
-    """Every configured transport until interrupted; the terminal chat when none is."""
+    """Every configured transport until stopped (SIGTERM, Ctrl-C); the terminal chat when none is.
+    Returns normally after a stop."""
+    stop_on_signals()
+    try:
+        await _run(settings, smoke=smoke)
+    except asyncio.CancelledError:
+        pass  # only a signal cancels this task: the stop is done
+
+
+async def _run(settings: Settings, *, smoke: bool) -> None:
     assistant = await build_assistant(settings, smoke=smoke)
     models = assistant.services.models
     if isinstance(models, WorkerProcessService):

@@ -93,8 +93,9 @@ async def _one_shot(settings: Settings, args: argparse.Namespace) -> Any:
         finally:
             await store.close()
 
-    from .app import build_assistant
+    from .app import build_assistant, stop_on_signals
 
+    stop_on_signals()  # a stopped `yo teach` hands its training back to the queue
     assistant = await build_assistant(settings, smoke=args.smoke)
     try:
         actions: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -146,14 +147,17 @@ def main(argv: list[str] | None = None) -> int:
 
             return serve(settings, address=args.address, count=args.workers, name=args.name, join=args.join)
         if args.verb == "console":
-            from .app import build_assistant
+            from .app import build_assistant, stop_on_signals
             from .console import chat
 
             async def console() -> None:
+                stop_on_signals()
                 assistant = await build_assistant(settings, smoke=args.smoke)
                 await assistant.start()
                 try:
                     await chat(assistant)
+                except asyncio.CancelledError:
+                    pass  # a signal: stop as at the end of input
                 finally:
                     await assistant.close()
 
@@ -175,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"yo: {stop.code}", file=sys.stderr)
             return 2
         raise
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a one-shot verb stopped by a signal
+        print("yo: stopped", file=sys.stderr)
         return 130
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

@@ -18,6 +18,7 @@ import itertools
 import os
 import sys
 import shlex
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -179,12 +180,11 @@ async def chat(assistant: Assistant, user_id: str = "local") -> None:
     channel = ConsoleChannel(data_dir / OUT, stream=sys.stdout)
     assistant.register_notifier(PLATFORM, lambda chat_id: _same(channel))
     print("Yo in the terminal. Type /help; add photos as file paths; Ctrl-D quits.", flush=True)
-    loop = asyncio.get_running_loop()
+    lines = await _read_lines()
     try:
         while True:
-            try:
-                line = await loop.run_in_executor(None, input, PROMPT)
-            except EOFError:
+            line = await lines.get()
+            if line is None:
                 break
             line = line.strip()
             if not line:
@@ -199,6 +199,50 @@ async def chat(assistant: Assistant, user_id: str = "local") -> None:
         _live_readline = None
         if readline is not None:
             save_history(readline, history)
+
+
+async def _read_lines() -> "asyncio.Queue[str | None]":
+    """Lines typed at the prompt, then None at the end of input; a stop never waits for a line.
+
+    A terminal is read with input() (line editing, history) on a daemon thread: readline reads
+    the terminal below Python's stdin object, so a thread still waiting there at exit holds no
+    lock. A pipe (a service's stdin, a test) is read by the event loop itself: a thread blocked in
+    sys.stdin's buffer at exit would make the interpreter abort."""
+    loop, lines = asyncio.get_running_loop(), asyncio.Queue[str | None]()
+    if not sys.stdin.isatty():
+        reader = asyncio.StreamReader()
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        except ValueError:  # a regular file: reading it never waits, a thread will do
+            pass
+        else:
+            async def pump() -> None:
+                while line := await reader.readline():
+                    lines.put_nowait(line.decode(errors="replace").rstrip("\n"))
+                lines.put_nowait(None)
+
+            _pumps.add(task := asyncio.create_task(pump()))
+            task.add_done_callback(_pumps.discard)
+            return lines
+
+    def read() -> None:
+        while True:
+            try:
+                line: str | None = input(PROMPT)
+            except (EOFError, OSError, ValueError):  # end of input, or stdin closed under us
+                line = None
+            try:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: the chat is over
+                return
+            if line is None:
+                return
+
+    threading.Thread(target=read, name="yo-console-input", daemon=True).start()
+    return lines
+
+
+_pumps: set["asyncio.Task[None]"] = set()  # keeps the pipe readers referenced while they run
 
 
 async def _same(channel: ConsoleChannel) -> ConsoleChannel:
