@@ -15,6 +15,7 @@ from personalization.client import WorkerProcessService
 from storage import Store
 
 from .assistant import Assistant
+from .operations import OperationsServer, serve_operations
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,15 +115,20 @@ async def _run(settings: Settings, *, smoke: bool) -> None:
             await assistant.close()
             raise ModelNotReady(f"{reason}\n{SMOKE_HINT}") from reason
     await assistant.start()
+    server: OperationsServer | None = None  # operations: /healthz and /metrics (bot/operations.py)
     try:
+        server = await serve_operations(assistant.operations, settings.yo_metrics_host,  # operations
+                                        settings.yo_metrics_port)
         transports = []
         if settings.telegram_bot_token:
             from .telegram.app import run_telegram
 
+            assistant.operations.expect("telegram")  # operations: /healthz waits for it to connect
             transports.append(run_telegram(settings, assistant))
         if settings.discord_bot_token:
             from .discord.app import run_discord
 
+            assistant.operations.expect("discord")  # operations: /healthz waits for it to connect
             transports.append(run_discord(settings, assistant))
         if not transports:
             from .console import chat
@@ -131,4 +137,6 @@ async def _run(settings: Settings, *, smoke: bool) -> None:
             transports.append(chat(assistant))
         await asyncio.gather(*transports)
     finally:
+        if server is not None:  # operations
+            await server.stop()
         await assistant.close()

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     yo_drawings_per_hour: int = Field(default=10, ge=0)
     yo_trainings_per_day: int = Field(default=10, ge=0)
 
+    # `yo run`'s /healthz and /metrics (bot/operations.py) on this address; port 0: off.
+    yo_metrics_host: str = "127.0.0.1"
+    yo_metrics_port: int = Field(default=9464, ge=0, le=65535)
+
     @field_validator("yo_allowed_users", "yo_admins")
     @classmethod
     def _people(cls, value: str, info: ValidationInfo) -> str:

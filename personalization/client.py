@@ -67,6 +67,12 @@ class WorkerProcessService(RemoteModel):
     def worker_pid(self) -> int | None:
         return self._current.process.pid if self._current else None
 
+    def healthy(self) -> bool:
+        """Whether a worker process is running with its model loaded (`_current` is only set once it
+        said ready). Cheap, sends nothing: /healthz asks it (bot/operations.py). `restarts` counts
+        the workers that died and were started again."""
+        return self._current is not None and self._current.process.is_alive()
+
     async def start(self) -> None:
         if self._starting is None:
             self._starting = asyncio.Lock()

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,9 @@ class TrainingQueue:
         # cancellation can be swallowed on its way out (Python 3.11's wait_for returns the result
         # of a wait that finished as it was cancelled), and stop() must never wait forever.
         self._stopping = False
+        # Told (outcome, seconds) after each job's run: "done", "cancelled", "failed" or "lost"
+        # (handed back at a stop, or its lease lost). For the operator's metrics (bot/operations.py).
+        self.observe_training: Callable[[str, float], None] | None = None
 
     @property
     def concurrency(self) -> int:
@@ -178,6 +182,15 @@ class TrainingQueue:
     async def position(self, job: Job) -> int:
         return await self.store.queue_position(job.id)
 
+    @property
+    def running(self) -> int:
+        """Jobs training in this process now."""
+        return len(self._running)
+
+    async def waiting(self) -> int:
+        """Jobs queued, by every process sharing the store."""
+        return len(await self.store.list_jobs("queued"))
+
     async def pause(self) -> None:
         """Start no new job, in every process sharing the store; running jobs finish. Kept in
         the store, so a restart stays paused."""
@@ -229,6 +242,7 @@ class TrainingQueue:
             return
         running = self._running[job.id] = _Running(job)
         renew = asyncio.create_task(self._keep_lease(running))
+        started, outcome = time.monotonic(), "lost"  # lost unless it ends otherwise (stop() cancels the task)
         await self.store.set_concept_status(concept.id, "training")
         await self._emit(JobEvent(job, concept, "started"))
         try:
@@ -238,19 +252,23 @@ class TrainingQueue:
         except TrainingCancelled:
             if running.lost:
                 return
+            outcome = "cancelled"
             await self.store.finish_job(job.id, "cancelled", owner=self.owner)
             await self._restore_status(concept)
             await self._emit(JobEvent(job, concept, "cancelled"))
         except ModelUnavailable as error:
             # The worker died or could not load: the job is not at fault, run it again.
+            outcome = "failed"
             await self._retry_or_fail(job, concept, str(error))
         except Exception as error:
             log.exception("training job %s for concept %s failed", job.id, concept.id)
+            outcome = "failed"
             await self._retry_or_fail(job, concept, f"{type(error).__name__}: {error}")
         else:
             if running.lost:
                 log.warning("training job %s finished after its lease was lost; another runner has it", job.id)
                 return
+            outcome = "done"
             saved = await self.store.save_tokens(concept.id, result.tokens, self.models.model_id)
             if saved is None:  # forgotten while it trained: nothing to keep, nobody to tell
                 await self.store.finish_job(job.id, "cancelled", "the concept was forgotten")
@@ -261,6 +279,8 @@ class TrainingQueue:
         finally:
             renew.cancel()
             self._running.pop(job.id, None)
+            if self.observe_training is not None:
+                self.observe_training(outcome, time.monotonic() - started)
 
     async def _retry_or_fail(self, job: Job, concept: Concept, error: str) -> None:
         current = await self.store.get_job(job.id) or job

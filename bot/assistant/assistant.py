@@ -19,6 +19,7 @@ from personalization.queue import TrainingQueue
 from storage import Store
 from storage.images import BadImage
 
+from ..operations import Operations
 from ..settings import Settings
 from . import admin, asking, library, teaching
 from .access import Access, Who
@@ -43,6 +44,10 @@ class Assistant:
         self.access = Access.from_settings(store, settings.yo_allowed_users, settings.yo_admins, clock)
         self.limits = Limits(settings.yo_questions_per_minute, settings.yo_drawings_per_hour,
                              settings.yo_trainings_per_day, clock=clock)
+        # The operator's view: counted here, served by `yo run` as /metrics and /healthz (bot/operations.py).
+        self.operations = Operations()
+        self.operations.watch(queue, models)
+        self.metrics = self.operations.metrics
 
     @property
     def store(self) -> Store:
@@ -66,6 +71,7 @@ class Assistant:
         self.services.tracker.register_notifier(platform, open_channel)
 
     async def handle(self, message: Message, channel: Channel) -> None:
+        self.metrics.updates.labels(message.platform).inc()
         if message.is_group and not message.addressed:
             return  # in groups Yo speaks only when spoken to
         try:
@@ -97,6 +103,7 @@ class Assistant:
         except (BadImage, ModelUnavailable) as reason:
             await channel.send(Reply(str(reason)))
         except Exception:
+            self.metrics.errors.labels(message.platform).inc()
             log.exception("failed to handle %s message %s from %s in %s", message.platform,
                           message.message_id, message.user_id, message.chat_id)
             await channel.send(Reply("Sorry, something went wrong on my side. Please try again in a moment."))
@@ -105,12 +112,14 @@ class Assistant:
         message = Message(platform=press.platform, user_id=press.user_id, chat_id=press.chat_id,
                           is_group=press.is_group, user_name=press.user_name, user_handle=press.user_handle,
                           roles=press.roles)
+        self.metrics.updates.labels(press.platform).inc()
         try:
             if not await self._admitted(Who.of(press), channel):
                 return
             turn = await self._turn(message, channel)
             answer = await self._pressed(turn, press.data)
         except Exception:
+            self.metrics.errors.labels(press.platform).inc()
             log.exception("failed to handle button %r from %s", press.data, press.user_id)
             answer = "Sorry, something went wrong on my side."
         if answer:
@@ -205,15 +214,18 @@ class Assistant:
             case Kind.NOT_THIS:
                 await asking.not_this(services, turn, intent.argument)
             case Kind.RECOGNISE:
-                await asking.recognise(services, turn, intent.argument)
+                with self.metrics.recognition_seconds.time():
+                    await asking.recognise(services, turn, intent.argument)
             case Kind.WHO:
                 if turn.chat.is_group and not message.text and not message.addressed:
                     return
-                await asking.recognise(services, turn, intent.argument, everyone=True)
+                with self.metrics.recognition_seconds.time():
+                    await asking.recognise(services, turn, intent.argument, everyone=True)
             case Kind.ASK:
                 if not message.text.strip() and not message.photos:
                     return
-                await asking.ask(services, turn, intent.argument)
+                with self.metrics.answer_seconds.time():
+                    await asking.ask(services, turn, intent.argument)
             case Kind.UNKNOWN_COMMAND:
                 await turn.say(f"I don't know /{intent.command}. /help shows what I can do.")
 

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.assistant.messages import ButtonPress, Channel, Message, Reply
+from bot.operations import report_connected, report_failure
 
 from . import endpoints
 from .buttons import AssistantButton
@@ -93,6 +94,13 @@ class YoClient(discord.Client):
     async def on_ready(self) -> None:
         log.info("Discord: logged in as %s (%s), in %d servers", self.user, getattr(self.user, "id", "?"),
                  len(self.guilds))
+        report_connected(self.assistant, PLATFORM)  # /healthz (bot/operations.py)
+
+    async def on_resumed(self) -> None:
+        report_connected(self.assistant, PLATFORM)
+
+    async def on_disconnect(self) -> None:  # discord.py reconnects by itself: on_resumed or on_ready follows
+        report_connected(self.assistant, PLATFORM, False, "disconnected from the gateway")
 
     # ---- channels -----------------------------------------------------------------------------
 
@@ -149,6 +157,7 @@ class YoClient(discord.Client):
             finally:
                 channel.done()
         except Exception:
+            report_failure(self.assistant, PLATFORM)
             log.exception("failed on Discord message %s in %s", message.id, message.channel.id)
             await self._apologise(message.channel)
 
@@ -181,6 +190,7 @@ class YoClient(discord.Client):
                     message_id=str(interaction.id), user_handle=user.name, roles=roles_of(user))
                 await self.assistant.handle(incoming, channel)
         except Exception:
+            report_failure(self.assistant, PLATFORM)
             log.exception("failed on /%s from %s", text.split()[0] if text else "?", interaction.user.id)
             await channel.send(Reply(SORRY))
         finally:
@@ -197,6 +207,7 @@ class YoClient(discord.Client):
         try:
             await self.assistant.press(press, channel)
         except Exception:
+            report_failure(self.assistant, PLATFORM)
             log.exception("failed on button %r from %s", data, user.id)
             await channel.send(Reply(SORRY))
         finally:

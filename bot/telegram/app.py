@@ -20,6 +20,7 @@ import datetime as dtm
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -35,6 +36,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from ..assistant.messages import Channel
+from ..operations import connected
 from ..settings import Settings
 from .albums import AlbumCollector
 from .channel import Channels, EditThrottle
@@ -149,7 +151,7 @@ def build_application(settings: Settings, assistant: AssistantAPI, *,
     application.add_handler(MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & UNSUPPORTED,
                                            UnsupportedMedia()))
     application.add_handler(CallbackQueryHandler(ButtonPresses(conversation)))
-    application.add_error_handler(report_error)
+    application.add_error_handler(partial(report_error, assistant=assistant))  # counted in /metrics
     assistant.register_notifier("telegram", lifecycle.open_channel)
     return application
 
@@ -197,7 +199,8 @@ async def run_telegram(settings: Settings, assistant: AssistantAPI) -> None:
     application = build_application(settings, assistant)
     try:
         async with serving(application, settings):
-            await asyncio.Event().wait()
+            with connected(assistant, "telegram"):  # /healthz: up while serving (bot/operations.py)
+                await asyncio.Event().wait()
     except InvalidToken as error:
         raise SystemExit(f"Telegram did not accept TELEGRAM_BOT_TOKEN ({error}). "
                          "Check the token @BotFather gave you.") from error

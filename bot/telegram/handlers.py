@@ -19,6 +19,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes, filters
 
 from ..assistant.messages import ButtonPress, Channel, Message, Reply
+from ..operations import report_failure
 from .albums import AlbumCollector
 from .channel import Channels
 from .incoming import GROUP_TYPES, PLATFORM, Fetcher, Incoming, merge_album, read, to_message
@@ -151,9 +152,11 @@ class UnsupportedMedia:
             await message.reply_text(PHOTOS_ONLY)
 
 
-async def report_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log what failed with its update, chat and user; tell the chat briefly, never the traceback."""
+async def report_error(update: object, context: ContextTypes.DEFAULT_TYPE, *, assistant: object = None) -> None:
+    """Log what failed with its update, chat and user; tell the chat briefly, never the traceback.
+    Counted as a Telegram error in the assistant's /metrics (bot/operations.py)."""
     error = context.error
+    report_failure(assistant, PLATFORM)
     if not isinstance(update, Update):
         log.error("Telegram error outside an update: %s", error, exc_info=error)
         return
