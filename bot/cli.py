@@ -8,13 +8,35 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, NoReturn
 
 from .settings import Settings, load_settings
 
 
+# Exit codes, the same for every verb (README: "The command line").
+EXIT_FAILED = 1  # the verb could not be done: no such concept, training failed, a transport refused
+EXIT_USAGE = 2  # the command line itself is wrong (argparse's own code)
+EXIT_NO_MODEL = 3  # the model is not available: not downloaded, no network, cannot load, cannot draw
+EXIT_BAD_INPUT = 4  # a file given is not usable: not a photo, too big, unreadable, unwritable
+EXIT_STOPPED = 130  # stopped by a signal before it finished
+SERVICES = ("run", "worker", "console")  # long-running: their routine start lines are logged
+QUIET_LOGGERS = ("httpx", "httpcore", "discord.gateway", "discord.client", "aiohttp.access")  # per-request noise
+
+
+class UsageError(Exception):
+    """The command line is wrong; str() says how."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # raised, so that --json can answer as JSON
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="yo", description="Yo, a personal vision-and-language assistant.")
+    parser = _Parser(prog="yo", description="Yo, a personal vision-and-language assistant.",
+                     epilog=f"exit codes: 0 done, {EXIT_FAILED} failed, {EXIT_USAGE} bad usage, {EXIT_NO_MODEL} model "
+                     f"not available, {EXIT_BAD_INPUT} bad input file, {EXIT_STOPPED} stopped")
+    parser.add_argument("--version", action="version", version=f"yo {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
@@ -68,6 +90,34 @@ def _parser() -> argparse.ArgumentParser:
     export = one_shot("export", "write everything kept about you to a zip")
     export.add_argument("--out", type=Path, required=True)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("yo")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _log_setup(verb: str, verbose: bool) -> None:
+    """Services log their routine lines (INFO: "Telegram bot @x is up"), one-shot verbs only
+    warnings; -v one step more. HTTP clients' per-request lines stay out unless asked for."""
+    service = verb in SERVICES
+    level = (logging.DEBUG if service else logging.INFO) if verbose else (logging.INFO if service else logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose and service else logging.WARNING)
+
+
+def _fail(reason: str, code: int, as_json: bool) -> int:
+    """One line on stderr: the reason, or with --json one JSON object."""
+    if as_json:
+        print(json.dumps({"error": reason, "exit_code": code}, ensure_ascii=False), file=sys.stderr)
+    else:
+        print(f"yo: {reason}", file=sys.stderr)
+    return code
 
 
 def _passthrough(module: str, argv: list[str]) -> int:
@@ -128,15 +178,18 @@ def main(argv: list[str] | None = None) -> int:
                    "eval": "personalization.engine.evaluate"}
     if argv and argv[0] in passthrough:
         return _passthrough(passthrough[argv[0]], argv[1:])
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    as_json = "--json" in argv
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as error:
+        return _fail(str(error), EXIT_USAGE, as_json)
+    _log_setup(args.verb, args.verbose)
     settings = load_settings()
     from personalization.protocol import ModelUnavailable
     from storage.images import BadImage
 
-    from .app import run
-    from .verbs import VerbError
+    from .app import ModelNotReady, run
+    from .verbs import BadInput, VerbError
 
     try:
         if args.verb == "run":
@@ -164,24 +217,23 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(console())
             return 0
         result = asyncio.run(_one_shot(settings, args))
-    except (VerbError, ModelUnavailable, BadImage) as reason:  # BadImage: `ask --image` given no photo
-        print(f"yo: {reason}", file=sys.stderr)
-        return 1
+    except (BadInput, BadImage) as reason:  # BadImage: `ask --image` given no photo
+        return _fail(str(reason), EXIT_BAD_INPUT, as_json)
+    except VerbError as reason:
+        return _fail(str(reason), EXIT_FAILED, as_json)
+    except ModelUnavailable as reason:
+        return _fail(str(reason), EXIT_NO_MODEL, as_json)
     except OSError as error:  # e.g. --out in a folder that doesn't exist: a reason, not a traceback
         if error.filename is None:
-            print(f"yo: {error}", file=sys.stderr)
-        else:
-            doing = "write" if str(error.filename) == str(getattr(args, "out", "")) else "use"
-            print(f"yo: can't {doing} {error.filename}: {error.strerror or error}", file=sys.stderr)
-        return 1
+            return _fail(str(error), EXIT_FAILED, as_json)
+        doing = "write" if str(error.filename) == str(getattr(args, "out", "")) else "use"
+        return _fail(f"can't {doing} {error.filename}: {error.strerror or error}", EXIT_BAD_INPUT, as_json)
     except SystemExit as stop:  # a model or a transport that could not start (ModelNotReady, a refused token)
         if isinstance(stop.code, str):
-            print(f"yo: {stop.code}", file=sys.stderr)
-            return 2
+            return _fail(stop.code, EXIT_NO_MODEL if isinstance(stop, ModelNotReady) else EXIT_FAILED, as_json)
         raise
     except (KeyboardInterrupt, asyncio.CancelledError):  # a one-shot verb stopped by a signal
-        print("yo: stopped", file=sys.stderr)
-        return 130
+        return _fail("stopped", EXIT_STOPPED, as_json)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

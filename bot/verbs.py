@@ -31,6 +31,10 @@ class VerbError(Exception):
     """The verb could not be done; str() is the one-line reason."""
 
 
+class BadInput(VerbError):
+    """A file the verb was given can't be used (missing, unreadable, too big)."""
+
+
 def account(user: str) -> tuple[str, str]:
     """`--user` as (platform, platform user id): "telegram:42", "discord:1234", or a terminal user."""
     platform, colon, rest = user.partition(":")
@@ -48,13 +52,13 @@ def _read(path: Path) -> Photo:
     from storage.images import BadImage, read_photo_file
 
     if not path.is_file():
-        raise VerbError(f"no such file: {path}")
+        raise BadInput(f"no such file: {path}")
     try:
         return Photo(read_photo_file(path), path.name)  # the chat uploads' limit: a 2 GB file is never read
     except BadImage as reason:
-        raise VerbError(f"{path}: {reason}") from None
+        raise BadInput(f"{path}: {reason}") from None
     except OSError as error:  # unreadable (permissions) or gone since the check above
-        raise VerbError(f"can't read {path}: {error.strerror or error}") from None
+        raise BadInput(f"can't read {path}: {error.strerror or error}") from None
 
 
 async def teach(assistant: Assistant, user: str, name: str, photos: list[Path]) -> dict[str, Any]:

@@ -72,6 +72,10 @@ def test_failures_exit_non_zero_with_one_line(tmp_path: Path, env: dict[str, str
         result = yo(*args, "--json", env=env)
         assert result.returncode != 0, args
         assert result.stdout == ""
+        [line] = result.stderr.strip().splitlines()  # with --json, one JSON object
+        assert json.loads(line)["exit_code"] == result.returncode, result.stderr
+        result = yo(*args, env=env)
+        assert result.returncode != 0, args
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("yo: "), result.stderr
     assert json.loads(yo("concepts", "--json", env=env).stdout) == []
 
@@ -80,7 +84,7 @@ def test_run_without_a_model_says_what_is_missing(tmp_path: Path, env: dict[str,
     for model, reason in ((str(tmp_path / "nowhere-model"), "is no folder on this machine"),
                           ("llava-hf/llava-1.5-13b-hf", "isn't downloaded and HF_HUB_OFFLINE=1 forbids fetching it")):
         result = yo("run", env={**env, "YO_MODEL": model, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
-        assert result.returncode == 2, result.stderr
+        assert result.returncode == 3, result.stderr  # the model is not available
         assert reason in result.stderr and "yo run --smoke" in result.stderr
 
 
@@ -149,7 +153,8 @@ def test_store_verbs_need_no_model_and_write_nothing(tmp_path: Path) -> None:
     assert (listed.returncode, listed.stdout.strip()) == (0, "[]"), listed.stderr
     assert _rows(data) == {"users": 0, "chats": 0, "concepts": 0, "jobs": 0}
     forgot = yo("forget", "Bo", "--json", env=env, timeout=60)
-    assert forgot.returncode == 1 and forgot.stderr.strip() == "yo: no concept called Bo", forgot.stderr
+    assert forgot.returncode == 1, forgot.stderr
+    assert json.loads(forgot.stderr) == {"error": "no concept called Bo", "exit_code": 1}
     exported = yo("export", "--out", str(tmp_path / "x.zip"), "--json", env=env, timeout=60)
     assert exported.returncode == 1 and "keep nothing" in exported.stderr, exported.stderr
     assert _rows(data) == {"users": 0, "chats": 0, "concepts": 0, "jobs": 0}
@@ -188,3 +193,25 @@ def test_teach_names_every_photo_it_left_out(tmp_path: Path, env: dict[str, str]
     plain = yo("teach", "Mix2", *paths, env=env)
     assert plain.returncode == 0, plain.stderr
     assert f"left out {tmp_path / 'zero.jpg'}: " in plain.stdout
+
+
+def test_version_exit_codes_and_json_errors(tmp_path: Path) -> None:
+    """Issue 18 (7): `yo --version`; distinct exit codes for bad usage, no model and bad input; with --json
+    a failure is one JSON object on stderr."""
+    env = {**os.environ, "YO_MODEL": str(tmp_path / "no-such-model"), "YO_DATA_DIR": str(tmp_path / "data"),
+           "HF_HUB_OFFLINE": "1", "TELEGRAM_BOT_TOKEN": "", "DISCORD_BOT_TOKEN": ""}
+    version = yo("--version", env=env, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("yo "), version
+
+    def failure(*args: str) -> tuple[int, dict[str, object]]:
+        done = yo(*args, "--json", env=env, timeout=60)
+        [line] = done.stderr.strip().splitlines()
+        return done.returncode, json.loads(line)
+
+    code, error = failure("concepts", "--no-such-option")
+    assert code == 2 and error["exit_code"] == 2 and "no-such-option" in str(error["error"])
+    code, error = failure("ask", "is Bo in this?")
+    assert code == 3 and "no-such-model" in str(error["error"])
+    asyncio.run(_seen(tmp_path / "data", "console", "local"))
+    code, error = failure("export", "--out", str(tmp_path / "nowhere" / "x.zip"))
+    assert code == 4 and "nowhere" in str(error["error"])
