@@ -25,8 +25,29 @@ TRAINED = 3  # concepts trained per benchmark, of its six
 pytestmark = pytest.mark.timeout(2400)
 
 
+# What the stand-in must answer on its own held-out questions before concepts learned on it mean
+# anything. Its pretraining trains on until its held-out check reaches higher targets
+# (PretrainConfig.targets); over seeds 0-1 and 1, 2 and 4 threads the final figures were at worst
+# STAND_IN_WORST (README: "Measuring learning on a CPU"). These floors leave a margin below that.
+STAND_IN_FLOORS = {"attribute": 0.9, "describe": 0.8, "named_text": 0.95, "match_lookalike": 0.9,
+                   "named_match_lookalike": 0.9}
+
+
+def stand_in_shortfall(figures: dict[str, float]) -> str | None:
+    """Why the stand-in itself is not good enough to measure the trainer with, or None."""
+    short = {k: figures[k] for k, floor in STAND_IN_FLOORS.items() if figures[k] < floor}
+    if not short:
+        return None
+    return (f"the toy-world stand-in's pretraining fell short of its own held-out floors {STAND_IN_FLOORS} "
+            f"(figures {figures}): a failure here is the stand-in's (personalization/toyworld/pretrain.py), "
+            "not the concept trainer's")
+
+
 @pytest.fixture(scope="module")
 def stand_in(toyworld_model: tuple[Path, dict[str, float]]) -> Engine:
+    shortfall = stand_in_shortfall(toyworld_model[1])
+    if shortfall:
+        pytest.fail(shortfall)
     return Engine.load(str(toyworld_model[0]), device="cpu", config=TrainConfig())
 
 
@@ -71,10 +92,16 @@ def tables(reports: list[dict[str, Any]]) -> str:
 
 
 def test_the_stand_in_answers_its_own_questions(toyworld_model: tuple[Path, dict[str, float]]) -> None:
-    figures = toyworld_model[1]  # held-out photos and questions; measured 0.99 / 1.00 / 0.97
-    assert figures["attribute"] >= 0.85, figures
-    assert figures["named_text"] >= 0.95, figures
-    assert figures["named_match_lookalike"] >= 0.9, figures  # against look-alikes: one attribute differs
+    assert stand_in_shortfall(toyworld_model[1]) is None, stand_in_shortfall(toyworld_model[1])
+
+
+def test_a_stand_in_below_its_floors_is_named_as_the_cause() -> None:
+    # issue 23's machine: describe 0.344, named_match_lookalike 0.875
+    weak = {"attribute": 0.848, "describe": 0.344, "named_text": 1.0, "match_lookalike": 0.895,
+            "named_match_lookalike": 0.875}
+    reason = stand_in_shortfall(weak)
+    assert reason is not None and "stand-in's pretraining" in reason and "0.344" in reason
+    assert stand_in_shortfall({k: 0.99 for k in weak}) is None
 
 
 def test_learned_concepts_recognise_held_out_photos_against_lookalikes(reports: list[dict[str, Any]]) -> None:
