@@ -1,4 +1,4 @@
-"""What each part of a concept's training data buys (RECIPE §2's ablation), on the toy-world stand-in.
+"""What each part of a concept's training data buys (docs/method.md §2, §12), on the toy-world stand-in.
 
     python bench/ablation.py                       # builds the stand-in (minutes), seeds 0 1 2
     python bench/ablation.py --model DIR --seeds 3 4 --concepts 4

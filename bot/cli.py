@@ -1,4 +1,4 @@
-"""`yo`: the command line (DESIGN.md lists the verbs)."""
+"""`yo`: the command line (docs/architecture.md lists the verbs)."""
 
 from __future__ import annotations
 

@@ -330,7 +330,7 @@ class TrainingQueue:
     async def _request_for(self, concept: Concept, job: Job) -> TrainRequest:
         positives = [await self.store.read_photo(p) for p in await self.store.list_photos(concept.id, "positive")]
         negatives = [await self.store.read_photo(p) for p in await self.store.list_photos(concept.id, "negative")]
-        # The owner's other subjects are natural hard negatives (RECIPE.md section 2).
+        # The owner's other subjects are natural hard negatives (docs/method.md §7).
         for other in await self.store.list_concepts(concept.owner_id):
             if other.id == concept.id or len(negatives) >= MAX_NEGATIVES_FROM_OTHER_CONCEPTS:
                 continue

@@ -1,4 +1,4 @@
-"""CLIP-I (RECIPE §5): how much drawn images look like the subject, by CLIP's image features.
+"""CLIP-I (docs/method.md §5): how much drawn images look like the subject, by CLIP's image features.
 
     clip = ClipImages("openai/clip-vit-large-patch14")   # any CLIPModel id or folder
     clip.clip_i(drawn_pngs, real_photos)                  # cosine to the real photos' mean feature

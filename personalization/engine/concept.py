@@ -5,7 +5,7 @@
     metadata           k, name, base model id and the base model's fingerprint;
                        generation_tokens: how many of the k latents are generation tokens
 
-A concept of a model that draws (Yo'Chameleon, RECIPE §4) holds two token sets among its
+A concept of a model that draws (Yo'Chameleon, docs/method.md §4) holds two token sets among its
 latents: the first `generation` are generation tokens <g…>, the rest understanding tokens <u…>,
 so its prompt reads "<sks> is <g0>..<g15><u0>..<u15>.". The field is optional metadata: files
 without it (LLaVA concepts, older files) have generation 0 and load as before.

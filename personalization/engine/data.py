@@ -1,4 +1,4 @@
-"""Training conversations for one concept (RECIPE §2), as text with "{sks}" for the identifier.
+"""Training conversations for one concept (docs/method.md §7), as text with "{sks}" for the identifier.
 
 Per epoch, freshly sampled (phrasings, answers, flips):
 

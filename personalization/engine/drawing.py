@@ -3,7 +3,7 @@
 A request is text segments (an int names a concept, as in questions), its concepts, how many
 images and a seed. Its prompt is the user turn with each concept's prompt first (as when
 answering), the generation prompt, then every two-set concept's generation tokens forced
-(self-prompting, RECIPE §4) and the image-start token:
+(self-prompting, docs/method.md §4) and the image-start token:
 
     <|User|>: <bo> is <g…><u…>. <mam> is <g…><u…>. <bo> and <mam> on a sofa
 

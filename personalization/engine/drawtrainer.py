@@ -1,4 +1,4 @@
-"""Train a concept that a model both understands and draws with (Yo'Chameleon, RECIPE §4).
+"""Train a concept that a model both understands and draws with (Yo'Chameleon, docs/method.md §4, §11).
 
 The concept holds two token sets, "<sks> is <g0>..<g15><u0>..<u15>.": generation tokens and
 understanding tokens. Everything of trainer.py stays (recognition, hard negatives, attribute QA,

@@ -1,4 +1,4 @@
-"""`yo eval DATASET_DIR`: the papers' metrics (RECIPE §5) on a dataset in the Yo'LLaVA layout.
+"""`yo eval DATASET_DIR`: the papers' metrics (docs/method.md §5) on a dataset in the Yo'LLaVA layout.
 
     DATASET_DIR/train/<name>/*.png    photos a concept is taught from
     DATASET_DIR/test/<name>/*.png     held-out photos
@@ -22,7 +22,7 @@ description in place of its tokens ("<sks> is a small tan corgi ..."): the paper
 
 With a model that draws (Janus-Pro) and `--clip MODEL` (a CLIPModel id or folder), each
 concept also draws `--images` pictures of "A photo of <sks>." and gets CLIP-I: the cosine of
-their CLIP image features to the mean feature of its held-out test photos (RECIPE §5).
+their CLIP image features to the mean feature of its held-out test photos (docs/method.md §5).
 """
 
 from __future__ import annotations

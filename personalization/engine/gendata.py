@@ -1,4 +1,4 @@
-"""Generation training data for one concept (Yo'Chameleon, RECIPE §4), as plain numbers.
+"""Generation training data for one concept (Yo'Chameleon, docs/method.md §4), as plain numbers.
 
 - Reconstruction: each real photo's VQ tokens are the target of "A photo of <sks>." asked
   after the concept prompt; the answer starts with all k generation tokens (self-prompting).

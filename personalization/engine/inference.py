@@ -41,7 +41,7 @@ class Subject:
     who: Piece  # how the subject is written: its identifier token, or its name as text
     prompt: list[Piece]  # "<bo> is <t0>...<t15>." / "Bo is a small brown dog." / nothing
     vectors: Vectors | None
-    # A two-set concept (RECIPE §4): the token set forced right after the user turn, per task.
+    # A two-set concept (docs/method.md §4): the token set forced right after the user turn, per task.
     answering: tuple[int, ...] = ()  # understanding tokens, before an answer
     drawing: tuple[int, ...] = ()  # generation tokens, before an image
 

@@ -1,4 +1,4 @@
-"""Hard and easy negatives without any external service (RECIPE §2).
+"""Hard and easy negatives without any external service (docs/method.md §7).
 
 Candidates: a folder of everyday photos (YO_NEGATIVES_DIR), plus photos the request brings
 (the user's other concepts, photos marked "not this one"). They are ranked by cosine

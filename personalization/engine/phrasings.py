@@ -1,4 +1,4 @@
-"""The words of the training conversations (RECIPE §2).
+"""The words of the training conversations (docs/method.md §7).
 
 `{sks}` stands for the concept's identifier token. The first word of every answer to a
 recognition question is "Yes" or "No": recognition reads its probability off the logits
@@ -70,7 +70,7 @@ NO_ANSWERS: tuple[str, ...] = (
     "No, I do not see {sks} in this photo.",
 )
 
-# Attribute questions (RECIPE §2, text-only QA): asked of the base model about the subject
+# Attribute questions (docs/method.md §7, text-only QA): asked of the base model about the subject
 # in the photo ("the ..." form), then trained with the identifier and without the photo.
 THING_QUESTIONS: tuple[tuple[str, str], ...] = (
     ("What color is the {kind} in this photo?", "What color is {sks}?"),

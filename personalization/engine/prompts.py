@@ -172,7 +172,7 @@ class Cursor:
         """The generation prompt ("ASSISTANT:"): the assistant's turn begins.
 
         `forced`: token ids put at the very start of the answer, as if the model had said them
-        (self-prompting, RECIPE §4: a two-set concept's understanding tokens before an answer).
+        (self-prompting, docs/method.md §4: a two-set concept's understanding tokens before an answer).
         """
         started = self.template(self.tokens.chat.assistant_start)
         return started.user([tuple(forced)]) if forced else started
@@ -223,7 +223,7 @@ def fill(template: str, who: Piece) -> list[Piece]:
 
 
 def concept_prompt(identifier: int, latents: tuple[int, ...]) -> list[Piece]:
-    """"<bo> is <t0>...<t15>." (RECIPE §1)."""
+    """"<bo> is <t0>...<t15>." (docs/method.md §1)."""
     return [(identifier,), " is ", latents, "."]
 
 

@@ -1,4 +1,4 @@
-"""Train one concept: k+1 input vectors and one output vector, the model frozen (RECIPE §3).
+"""Train one concept: k+1 input vectors and one output vector, the model frozen (docs/method.md §8).
 
 Read top to bottom: prepare (photos, negatives, image tokens, attribute QA), then the loop
 (AdamW on the concept's vectors only, loss on answer tokens only), measuring recognition

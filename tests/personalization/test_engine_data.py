@@ -1,4 +1,4 @@
-"""The training conversations (RECIPE §2) and how text becomes tokens."""
+"""The training conversations (docs/method.md §7) and how text becomes tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Drawing concepts on a tiny random Janus (the Yo'Chameleon method, RECIPE §4), on the CPU.
+"""Drawing concepts on a tiny random Janus (the Yo'Chameleon method, docs/method.md §4, §11), on the CPU.
 
 One concept is trained once per session (`trained`), with no photo collection at all: its
 look-alikes are drawn by the model itself from its category. The checks: reconstruction of

@@ -1,4 +1,4 @@
-"""Janus-Pro: one model that understands photos and draws (RECIPE §4 on the model that stands in
+"""Janus-Pro: one model that understands photos and draws (docs/method.md §4, §11 on the model that stands in
 for the papers' Anole, which transformers cannot make draw).
 
 Understanding goes through the same calls as LLaVA: the language model is a Llama, and a photo's
