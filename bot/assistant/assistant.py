@@ -4,7 +4,8 @@
 does the same for button presses. First `Access` decides whether the sender may use Yo
 at all (nothing is stored for someone turned away), then `Limits` whether they have asked
 too much lately (admins have no limits). Which handler runs is decided by the message's
-wording (`intents.parse`) and by whether the user is in the middle of teaching.
+wording (`intents.parse`), or by the typed intent an adapter hands over with it (a Discord
+slash command), and by whether the user is in the middle of teaching.
 Every failure ends as one friendly line in the chat, never a traceback.
 """
 
@@ -70,7 +71,9 @@ class Assistant:
         """Let the assistant write to a chat of `platform` later, e.g. "Bo is ready" after a restart."""
         self.services.tracker.register_notifier(platform, open_channel)
 
-    async def handle(self, message: Message, channel: Channel) -> None:
+    async def handle(self, message: Message, channel: Channel, intent: Intent | None = None) -> None:
+        """Answer `message` in `channel`. `intent`: what it asks for when the adapter already
+        knows, typed (a slash command's options); else its text is parsed."""
         self.metrics.updates.labels(message.platform).inc()
         if message.is_group and not message.addressed:
             return  # in groups Yo speaks only when spoken to
@@ -80,10 +83,12 @@ class Assistant:
             if not await self._admitted(who, channel):
                 return
             is_admin = self.access.is_admin(who)
-            if len(message.text) > MAX_QUESTION_CHARS:  # here, so that every transport has the bound
-                await channel.send(Reply(too_long(len(message.text), MAX_QUESTION_CHARS)))
+            length = len(intent.argument if intent is not None else message.text)
+            if length > MAX_QUESTION_CHARS:  # here, so that every transport has the bound
+                await channel.send(Reply(too_long(length, MAX_QUESTION_CHARS)))
                 return
-            intent = parse(message.text, has_photo=bool(message.photos or message.reply_photos))
+            if intent is None:
+                intent = parse(message.text, has_photo=bool(message.photos or message.reply_photos))
             if intent.kind is Kind.HELP or (intent.kind is Kind.START and not intent.argument):
                 # Needs nobody's data: answer at once, without touching the store.
                 text = HELP if intent.kind is Kind.HELP else WELCOME

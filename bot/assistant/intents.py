@@ -7,55 +7,13 @@ message is only sorted into a kind by its wording, with `{}` standing for any na
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from enum import Enum
+from dataclasses import dataclass, field
 
 
-class Kind(Enum):
-    START = "start"
-    HELP = "help"
-    TEACH = "teach"  # /teach NAME, "this is NAME" with photos
-    DONE = "done"
-    CANCEL = "cancel"
-    CONCEPTS = "concepts"
-    FORGET = "forget"
-    DESCRIBE = "describe"
-    FORGET_ME = "forget_me"
-    RENAME = "rename"
-    SHARE = "share"
-    UNSHARE = "unshare"
-    DRAW = "draw"
-    STOP = "stop"
-    REMEMBER = "remember"  # "remember that Bo's birthday is 3 May"
-    NOT_THIS = "not_this"  # "that's not Bo" about a photo
-    RECOGNISE = "recognise"  # "is Bo in this?"
-    WHO = "who"  # "who is in this photo?"
-    ASK = "ask"  # anything else
-    UNKNOWN_COMMAND = "unknown_command"
-    # The bot's admins' (YO_ADMINS) commands.
-    STATUS = "status"
-    PAUSE = "pause"
-    RESUME = "resume"
-    BLOCK = "block"  # /block telegram:12345
-    UNBLOCK = "unblock"
+# `Kind` and the command table live in commands.py; intents are made of them.
+from .commands import ADMIN_KINDS, BY_WORD, MAX_QUESTION_CHARS, Audience, Command, Kind, argument_text
 
-
-COMMANDS = {
-    "start": Kind.START, "help": Kind.HELP, "teach": Kind.TEACH, "done": Kind.DONE,
-    "cancel": Kind.CANCEL, "concepts": Kind.CONCEPTS, "list": Kind.CONCEPTS, "forget": Kind.FORGET, "describe": Kind.DESCRIBE, "forgetme": Kind.FORGET_ME,
-    "rename": Kind.RENAME, "share": Kind.SHARE, "unshare": Kind.UNSHARE, "draw": Kind.DRAW,
-    "stop": Kind.STOP, "remember": Kind.REMEMBER, "ask": Kind.ASK, "who": Kind.WHO,
-}
-# Only as commands, so they stay free as concepts' names (a dog may be called Status).
-ADMIN_COMMANDS = {
-    "status": Kind.STATUS, "pause": Kind.PAUSE, "resume": Kind.RESUME, "block": Kind.BLOCK,
-    "unblock": Kind.UNBLOCK,
-}
-ADMIN_KINDS = frozenset(ADMIN_COMMANDS.values())
-
-# Telegram cuts a message at 4096 characters; a little under that fits every transport's own
-# limit and keeps a question's cost small (its prompt grows with its length and its mentions).
-MAX_QUESTION_CHARS = 4000
+__all__ = ["ADMIN_KINDS", "COMMANDS", "COMMAND_WORDS", "MAX_QUESTION_CHARS", "Intent", "Kind", "parse"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +21,16 @@ class Intent:
     kind: Kind
     argument: str = ""  # the text after a command, or the message text
     command: str = ""  # the command word as typed, for "unknown command" replies
+    # A command's arguments by name, already typed (a Discord slash command's options); empty
+    # when the command came as text, whose `argument` the handlers read.
+    values: dict[str, str | int] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def of_command(cls, command: Command, values: dict[str, str | int]) -> Intent:
+        """The intent of `command` given with typed arguments (no parsing): its handler still
+        reads the words the command takes when typed, made from the values."""
+        given = {name: value for name, value in values.items() if value is not None and value != ""}
+        return cls(command.kind, argument_text(command, given), command=command.name, values=given)
 
 
 _COMMAND = re.compile(r"^/(\w+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
@@ -76,7 +44,10 @@ _DRAW = re.compile(r"^(?:draw|paint|sketch|imagine|make (?:a|an) (?:picture|imag
 _REMEMBER = re.compile(r"^(?:remember|note|fyi|keep in mind)(?:\s+that)?[:,]?\s+(.+)$", re.IGNORECASE | re.DOTALL)
 _DONE_WORDS = {"done", "that's all", "thats all", "finished", "that's it", "ok done"}
 _CANCEL_WORDS = {"cancel", "never mind", "nevermind", "stop teaching"}
-# Words that already mean something to the assistant, so can't be a concept's name.
+
+COMMANDS = {word: c.kind for word, c in BY_WORD.items() if c.audience is not Audience.ADMINS}
+# Words that already mean something to the assistant, so can't be a concept's name (admins'
+# command words stay free: a dog may be called Status).
 COMMAND_WORDS = frozenset(COMMANDS) | _DONE_WORDS | _CANCEL_WORDS
 
 
@@ -87,10 +58,12 @@ def parse(text: str, *, has_photo: bool) -> Intent:
     if command:
         word = command.group(1).lower()
         argument = (command.group(2) or "").strip()
-        kind = COMMANDS.get(word) or ADMIN_COMMANDS.get(word)
-        if kind is None:
+        known = BY_WORD.get(word)
+        if known is None:
             return Intent(Kind.UNKNOWN_COMMAND, argument, command=word)
-        return Intent(kind, argument, command=word)
+        if known.kind is Kind.ASK and argument:  # "/ask is Bo in this?" is the question as if typed alone
+            return parse(argument, has_photo=has_photo)
+        return Intent(known.kind, argument, command=word)
     lowered = text.lower().rstrip(" .!")
     if lowered in _DONE_WORDS:
         return Intent(Kind.DONE)

@@ -1,28 +1,25 @@
 """Longer texts the assistant sends."""
 
-HELP = """\
+from __future__ import annotations
+
+from .commands import admin_commands, help_lines, user_commands
+
+# The ways of asking that need no command; every command's line comes from the command table.
+_HINTS = """\
 I'm Yo. Show me someone or something a few times and I'll know them.
 
 Teach me: /teach Bo, then send 3–10 photos of Bo, then /done.
 Ask: "is Bo in this?" with a photo, or "what should I get Bo for his birthday?"
 Who's here: send a photo with no caption, or ask "who is in this?"
 Remember: "remember that Bo's birthday is 3 May"
-Draw: /draw Bo on a beach
+Tell me I'm wrong: "that's not Bo" with a photo"""
 
-/concepts — what I know · /forget Bo · /rename Bo Bobby
-/describe Bo a small tan corgi — correct how I describe Bo
-/share Bo — let this group use Bo · /stop — stop a training run
-/cancel — stop teaching without keeping anything
-/forgetme — delete everything I keep about you"""
+HELP = _HINTS + "\n\n" + help_lines(user_commands())
 
 WELCOME = "Hi! " + HELP
 
 # Shown after HELP to the bot's admins (YO_ADMINS) only.
-ADMIN_HELP = """\
-For admins:
-/status — the training queue, workers, users, concepts and disk used
-/pause · /resume — stop and restart training (running ones finish)
-/block telegram:12345 · /unblock telegram:12345 — shut someone out or let them back in"""
+ADMIN_HELP = "For admins:\n" + help_lines(admin_commands())
 
 ADMINS_ONLY = "That's for the bot's admins."
 

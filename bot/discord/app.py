@@ -15,7 +15,12 @@ class DiscordNotStarted(SystemExit):
     """The bot could not connect; the message says why and what to change."""
 
 
+# In the data folder: the hash of the slash commands last registered (see commands.py).
+COMMANDS_RECORD = "discord-commands.sha256"
+
+
 def build_client(settings: Settings, assistant: AssistantLike, **options: Any) -> YoClient:
+    options.setdefault("commands_record", settings.yo_data_dir / COMMANDS_RECORD)
     return YoClient(assistant, message_content=settings.discord_message_content,
                     api_url=settings.discord_api_url, gateway_url=settings.discord_gateway_url, **options)
 

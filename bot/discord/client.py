@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import discord
 from discord import app_commands
 
+from bot.assistant.commands import BY_WORD, ArgType, Audience, Command, Kind
+from bot.assistant.intents import Intent
 from bot.assistant.messages import ButtonPress, Channel, Message, Reply
 from bot.operations import report_connected, report_failure
 
 from . import endpoints
 from .buttons import AssistantButton
+from .commands import SyncRecord, digest, payload
 from .inbound import PLATFORM, chat_id, read_photos, roles_of, to_message
 from .outbound import DM_FILESIZE_LIMIT, NO_MENTIONS, DiscordChannel, EditGate, InteractionChannel
 
@@ -22,7 +26,7 @@ SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 
 
 class AssistantLike(Protocol):
-    async def handle(self, message: Message, channel: Channel) -> None: ...
+    async def handle(self, message: Message, channel: Channel, intent: Intent | None = None) -> None: ...
 
     async def press(self, press: ButtonPress, channel: Channel) -> None: ...
 
@@ -43,7 +47,10 @@ def intents_for(message_content: bool) -> discord.Intents:
 
 class YoClient(discord.Client):
     def __init__(self, assistant: AssistantLike, *, message_content: bool = False, api_url: str = "",
-                 gateway_url: str = "", sync_commands: bool = True, **options: Any) -> None:
+                 gateway_url: str = "", sync_commands: bool = True, commands_record: Path | None = None,
+                 **options: Any) -> None:
+        """`commands_record`: the file keeping the hash of the slash commands last registered
+        (in the data folder), so that they are registered again only when they change."""
         intents = intents_for(message_content)
         options.setdefault("allowed_mentions", NO_MENTIONS)
         options.setdefault("chunk_guilds_at_startup", False)
@@ -53,15 +60,10 @@ class YoClient(discord.Client):
         self.api_url = api_url
         self.gateway_url = gateway_url
         self.sync_commands = sync_commands
-        # Slash commands work in servers and in DMs with the bot (not in group DMs), for the
-        # bot as installed into a server.
-        self.tree = app_commands.CommandTree(
-            self, allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=False),
-            allowed_installs=app_commands.AppInstallationType(guild=True, user=False))
+        self.commands_record = SyncRecord(commands_record)
         self.gate = EditGate()
         self._last_channel: dict[int, int] = {}  # guild id → the channel Yo last answered in there
         self._restore_endpoints: Callable[[], None] | None = None
-        add_commands(self.tree)
 
     # ---- connecting -------------------------------------------------------------------------
 
@@ -77,11 +79,23 @@ class YoClient(discord.Client):
             _, url, _ = await self.http.get_bot_gateway()
             endpoints.use_gateway(url)
         if self.sync_commands:
-            try:
-                await self.tree.sync()
-            except discord.HTTPException:
-                log.exception("could not register the slash commands; mentions and DMs still work")
+            await self.register_commands()
         self.assistant.register_notifier(PLATFORM, self.open_channel)
+
+    async def register_commands(self) -> None:
+        """Register the slash commands the command table makes, unless exactly these are registered already."""
+        commands = payload()
+        value = digest(commands, self.application_id)
+        if self.commands_record.current(value):
+            log.info("Discord: the slash commands are registered already")
+            return
+        assert self.application_id is not None  # known once logged in
+        try:
+            await self.http.bulk_upsert_global_commands(self.application_id, commands)  # type: ignore[arg-type]
+        except discord.HTTPException:
+            log.exception("could not register the slash commands; mentions and DMs still work")
+            return
+        self.commands_record.keep(value)
 
     async def close(self) -> None:
         try:
@@ -111,13 +125,14 @@ class YoClient(discord.Client):
             self._last_channel[guild.id] = channel_id
         return DiscordChannel(channel, channel_id, gate=self.gate, filesize_limit=limit, reply_to=reply_to)
 
-    def interaction_channel(self, interaction: discord.Interaction[Any]) -> InteractionChannel:
+    def interaction_channel(self, interaction: discord.Interaction[Any], *,
+                            ephemeral: bool = False) -> InteractionChannel:
         channel_id = interaction.channel_id or 0
         raw = interaction.channel
         target: discord.abc.Messageable = (raw if isinstance(raw, discord.abc.Messageable)
                                            else self.get_partial_messageable(channel_id, guild_id=interaction.guild_id))
         fallback = self.channel_for(target, channel_id, interaction.guild)
-        return InteractionChannel(interaction, fallback, gate=self.gate)
+        return InteractionChannel(interaction, fallback, gate=self.gate, ephemeral=ephemeral)
 
     async def open_channel(self, chat: str) -> Channel:
         """A channel for the assistant to write to later: a DM channel, or for a server the
@@ -169,29 +184,48 @@ class YoClient(discord.Client):
 
     # ---- slash commands and buttons ----------------------------------------------------------------
 
-    async def run_command(self, interaction: discord.Interaction[Any], text: str,
-                          attachments: Sequence[discord.Attachment] = ()) -> None:
-        """A slash command as the assistant's text form ("/teach Bo" with photos): defer at once
-        (Discord allows 3 seconds), then answer in follow-ups."""
-        await interaction.response.defer(thinking=True)
-        channel = self.interaction_channel(interaction)
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Slash commands (buttons are discord.py's dynamic items, see buttons.py)."""
+        if interaction.type is discord.InteractionType.application_command:
+            await self.run_command(interaction)
+
+    async def run_command(self, interaction: discord.Interaction[Any]) -> None:
+        """A slash command as the assistant's typed intent (its options are the table's arguments):
+        defer at once (Discord allows 3 seconds), then answer in follow-ups; only the asker sees
+        the answers to a private command (/concepts, /forget…) in a server."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        command = BY_WORD.get(str(data.get("name", "")))
+        if command is None or command.audience is Audience.ADMINS:  # a command of an older table
+            await interaction.response.send_message("I don't know that command any more; /help shows mine.",
+                                                    ephemeral=True)
+            return
+        private = command.private and interaction.guild_id is not None
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        channel = self.interaction_channel(interaction, ephemeral=private)
         try:
+            options = app_commands.Namespace(interaction, data.get("resolved", {}),  # type: ignore[arg-type]
+                                             data.get("options", []))
+            attachments, values = typed_options(command, options)
             photos = await read_photos(attachments)
             if photos.problems:
                 await channel.send(Reply("\n".join(photos.problems)))
             if not (attachments and not photos.photos):
                 user = interaction.user
+                # /ask's text is a message as if typed ("is Bo in this?" asks about the photo);
+                # every other command is its intent, typed.
+                asked = str(values.get("text", "")) if command.kind is Kind.ASK else ""
                 incoming = Message(
                     platform=PLATFORM, user_id=str(user.id),
                     chat_id=chat_id(interaction.guild_id, interaction.channel_id or 0),
-                    is_group=interaction.guild_id is not None, text=text, photos=tuple(photos.photos),
+                    is_group=interaction.guild_id is not None, text=asked, photos=tuple(photos.photos),
                     addressed=True, user_name=user.display_name,
                     chat_title=interaction.guild.name if interaction.guild else None,
                     message_id=str(interaction.id), user_handle=user.name, roles=roles_of(user))
-                await self.assistant.handle(incoming, channel)
+                intent = None if command.kind is Kind.ASK else Intent.of_command(command, values)
+                await self.assistant.handle(incoming, channel, intent)
         except Exception:
             report_failure(self.assistant, PLATFORM)
-            log.exception("failed on /%s from %s", text.split()[0] if text else "?", interaction.user.id)
+            log.exception("failed on /%s from %s", command.name, interaction.user.id)
             await channel.send(Reply(SORRY))
         finally:
             await channel.finish()
@@ -214,64 +248,17 @@ class YoClient(discord.Client):
             channel.done()
 
 
-def _client(interaction: discord.Interaction[Any]) -> YoClient:
-    client = interaction.client
-    assert isinstance(client, YoClient)
-    return client
-
-
-def add_commands(tree: app_commands.CommandTree[Any]) -> None:
-    """Slash commands, each the assistant's text command of the same name."""
-
-    def command(name: str, description: str) -> Callable[[Any], Any]:
-        return tree.command(name=name, description=description)
-
-    @command("teach", "Teach me someone or something from photos")
-    @app_commands.describe(name="What to call them, e.g. Bo", photo1="A photo of them", photo2="Another photo",
-                           photo3="Another photo", photo4="Another photo", photo5="Another photo")
-    async def teach(interaction: discord.Interaction[Any], name: str, photo1: discord.Attachment | None = None,
-                    photo2: discord.Attachment | None = None, photo3: discord.Attachment | None = None,
-                    photo4: discord.Attachment | None = None, photo5: discord.Attachment | None = None) -> None:
-        photos = [p for p in (photo1, photo2, photo3, photo4, photo5) if p is not None]
-        await _client(interaction).run_command(interaction, f"/teach {name}", photos)
-
-    @command("done", "Finish sending photos and start learning")
-    async def done(interaction: discord.Interaction[Any]) -> None:
-        await _client(interaction).run_command(interaction, "/done")
-
-    @command("cancel", "Stop teaching without keeping anything")
-    async def cancel(interaction: discord.Interaction[Any]) -> None:
-        await _client(interaction).run_command(interaction, "/cancel")
-
-    @command("ask", "Ask me something, about a photo or about someone I know")
-    @app_commands.describe(text="Your question, e.g. is Bo in this?", photo="A photo to ask about")
-    async def ask(interaction: discord.Interaction[Any], text: str, photo: discord.Attachment | None = None) -> None:
-        await _client(interaction).run_command(interaction, text, [photo] if photo else [])
-
-    @command("draw", "Draw a picture, e.g. Bo on a beach")
-    @app_commands.describe(text="What to draw")
-    async def draw(interaction: discord.Interaction[Any], text: str) -> None:
-        await _client(interaction).run_command(interaction, f"/draw {text}")
-
-    @command("concepts", "Who and what I know")
-    async def concepts(interaction: discord.Interaction[Any]) -> None:
-        await _client(interaction).run_command(interaction, "/concepts")
-
-    @command("forget", "Forget one of yours: its photos, learned tokens and notes")
-    @app_commands.describe(name="Which one")
-    async def forget(interaction: discord.Interaction[Any], name: str) -> None:
-        await _client(interaction).run_command(interaction, f"/forget {name}")
-
-    @command("share", "Let everyone in this server ask me about one of yours")
-    @app_commands.describe(name="Which one")
-    async def share(interaction: discord.Interaction[Any], name: str) -> None:
-        await _client(interaction).run_command(interaction, f"/share {name}")
-
-    @command("unshare", "Make one of yours private again in this server")
-    @app_commands.describe(name="Which one")
-    async def unshare(interaction: discord.Interaction[Any], name: str) -> None:
-        await _client(interaction).run_command(interaction, f"/unshare {name}")
-
-    @command("help", "What I can do")
-    async def help_(interaction: discord.Interaction[Any]) -> None:
-        await _client(interaction).run_command(interaction, "/help")
+def typed_options(command: Command, options: app_commands.Namespace) -> tuple[list[discord.Attachment],
+                                                                              dict[str, str | int]]:
+    """A slash command's options as the table's arguments: the photos in order, and the other values."""
+    attachments: list[discord.Attachment] = []
+    values: dict[str, str | int] = {}
+    for argument in command.arguments:
+        if argument.type is ArgType.PHOTOS:
+            count = argument.high or 1
+            names = [argument.name] if count == 1 else [f"photo{n}" for n in range(1, count + 1)]
+            attachments += [a for a in (getattr(options, name, None) for name in names)
+                            if isinstance(a, discord.Attachment)]
+        elif (value := getattr(options, argument.name, None)) is not None:
+            values[argument.name] = value if isinstance(value, int) else str(value).strip()
+    return attachments, values

@@ -264,9 +264,11 @@ class DiscordChannel(BaseChannel):
 
 class InteractionChannel(BaseChannel):
     """Answers to a slash command or a button press: follow-ups of the interaction while its
-    token is good (the first one replaces "Yo is thinking…"), the plain channel after that."""
+    token is good (the first one replaces "Yo is thinking…"), the plain channel after that.
+    `ephemeral`: follow-ups only the asker sees (a private command in a server)."""
 
-    def __init__(self, interaction: discord.Interaction, fallback: DiscordChannel, *, gate: EditGate) -> None:
+    def __init__(self, interaction: discord.Interaction, fallback: DiscordChannel, *, gate: EditGate,
+                 ephemeral: bool = False) -> None:
         super().__init__()
         self.interaction = interaction
         self.fallback = fallback
@@ -275,6 +277,7 @@ class InteractionChannel(BaseChannel):
         self.filesize_limit = interaction.filesize_limit or fallback.filesize_limit
         self.gate = gate
         self.answered = False
+        self.ephemeral = ephemeral
         self._created = time.monotonic()
 
     @property
@@ -284,7 +287,7 @@ class InteractionChannel(BaseChannel):
     async def post_one(self, text: str, images: list[bytes], view: discord.ui.View | None) -> discord.Message:
         if not self.fresh:
             return await self.fallback.post_one(text, images, view)
-        kwargs: dict[str, object] = {"allowed_mentions": NO_MENTIONS, "wait": True}
+        kwargs: dict[str, object] = {"allowed_mentions": NO_MENTIONS, "wait": True, "ephemeral": self.ephemeral}
         if images:
             kwargs["files"] = as_files(images)
         if view is not None:

@@ -4,7 +4,8 @@
 TELEGRAM_API_URL (the public one by default, or a local Bot API server), with
   - a rate limiter that waits out Telegram's flood limits and retries after "retry after N",
   - updates of different users handled at once, each user's own in order,
-  - the bot's command menu (setMyCommands) set on start,
+  - the bot's command menus (setMyCommands) set on start, for private chats and for groups,
+    from the assistant's command table,
   - an error handler that logs what failed and only ever shows the user a short apology.
 
 `run_telegram` serves it until cancelled: long polling by default, a webhook when
@@ -23,7 +24,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScope, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -35,6 +36,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from ..assistant.commands import menu
 from ..assistant.messages import Channel
 from ..operations import connected
 from ..settings import Settings
@@ -59,21 +61,15 @@ from .webhook import WebhookServer, webhook_secret
 
 log = logging.getLogger(__name__)
 
-COMMANDS = [
-    BotCommand("start", "Say hello"),
-    BotCommand("help", "What I can do"),
-    BotCommand("teach", "Teach me someone: /teach Bo, then photos"),
-    BotCommand("done", "Finish sending photos and start learning"),
-    BotCommand("cancel", "Stop teaching without keeping anything"),
-    BotCommand("concepts", "Who and what I know"),
-    BotCommand("forget", "Forget one: /forget Bo"),
-    BotCommand("rename", "Rename one: /rename Bo Bobby"),
-    BotCommand("share", "Let this group use one: /share Bo"),
-    BotCommand("unshare", "Make one private again: /unshare Bo"),
-    BotCommand("describe", "Correct how I describe one: /describe Bo a tan corgi"),
-    BotCommand("draw", "Draw a picture: /draw Bo on a beach"),
-    BotCommand("stop", "Stop a training run"),
-]
+
+
+def command_menus() -> list[tuple[BotCommandScope, list[BotCommand]]]:
+    """The command menu of private chats and of groups, from the command table (admins' commands
+    are in neither: they type them)."""
+    return [(scope, [BotCommand(c.name, c.help) for c in menu(groups=groups)])
+            for scope, groups in ((BotCommandScopeAllPrivateChats(), False), (BotCommandScopeAllGroupChats(), True))]
+
+
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 NOTIFIER_WAIT = 60.0  # seconds a late "Bo is ready" waits for the bot to come up
 
@@ -96,10 +92,11 @@ class _Lifecycle:
         self.ready = asyncio.Event()
 
     async def post_init(self, application: Application) -> None:  # type: ignore[type-arg]
-        try:
-            await application.bot.set_my_commands(COMMANDS)
-        except TelegramError as error:  # the menu is a nicety; never fail start-up over it
-            log.warning("setMyCommands failed: %s", error)
+        for scope, commands in command_menus():
+            try:
+                await application.bot.set_my_commands(commands, scope=scope)
+            except TelegramError as error:  # the menu is a nicety; never fail start-up over it
+                log.warning("setMyCommands (%s) failed: %s", scope.type, error)
         self.ready.set()
 
     async def post_stop(self, application: Application) -> None:  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from PIL import Image
 
+from bot.assistant.intents import Kind
 from bot.assistant.messages import Button, Channel, Message, Reply
 from bot.discord import outbound
 from bot.discord.app import DiscordNotStarted, run_discord
@@ -45,7 +46,7 @@ async def test_connects_without_the_privileged_intent_and_registers_slash_comman
         names = {c["name"] for c in server.commands}
         assert {"teach", "ask", "draw", "concepts", "forget", "share"} <= names
         teach = next(c for c in server.commands if c["name"] == "teach")
-        assert [o["type"] for o in teach["options"]] == [3, 11, 11, 11, 11, 11]  # name, then photo attachments
+        assert [o["type"] for o in teach["options"]] == [3] + [11] * 10  # name, then 10 photo attachments
         assert client.get_guild(server.guild_id) is not None
         assert "discord" in assistant.notifiers
         assert server.heartbeats >= 1
@@ -341,23 +342,46 @@ async def test_slash_command_defers_then_follows_up() -> None:
         answer = await server.wait_for_text("with 2 photo(s)", interaction=interaction)
         assert answer.via == "followup"
         assert server.callbacks[0] == (interaction.id, 5)  # deferred with "thinking…"
-        message = assistant.messages[0]
-        assert message.text == "/teach Bo" and [p.data for p in message.photos] == pictures
+        message, intent = assistant.messages[0], assistant.intents[0]
+        assert intent is not None and (intent.kind, intent.values) == (Kind.TEACH, {"name": "Bo"})
+        assert message.text == "" and [p.data for p in message.photos] == pictures  # typed: nothing to parse
         assert message.chat_id == str(dm) and not message.is_group
 
 
-async def test_slash_commands_speak_the_assistants_text_form() -> None:
+async def test_slash_commands_hand_over_typed_intents() -> None:
     assistant = ScriptedAssistant()
     async with connected(assistant) as (server, _):
         alice = server.user("alice")
-        cases: list[tuple[str, dict[str, Any], str]] = [
-            ("draw", {"text": "Bo on a beach"}, "/draw Bo on a beach"), ("concepts", {}, "/concepts"),
-            ("forget", {"name": "Bo"}, "/forget Bo"), ("share", {"name": "Bo"}, "/share Bo"),
-            ("ask", {"text": "what should I get Bo?"}, "what should I get Bo?")]
-        for name, options, text in cases:
+        cases: list[tuple[str, dict[str, Any], Kind, dict[str, Any], str]] = [
+            ("draw", {"text": "Bo on a beach", "count": 3, "seed": 7}, Kind.DRAW,
+             {"text": "Bo on a beach", "count": 3, "seed": 7}, "3 Bo on a beach seed 7"),
+            ("concepts", {}, Kind.CONCEPTS, {}, ""), ("forget", {"name": "Bo"}, Kind.FORGET, {"name": "Bo"}, "Bo"),
+            ("share", {"name": "Bo"}, Kind.SHARE, {"name": "Bo"}, "Bo"),
+            ("rename", {"name": "Bo", "new": "Bobby"}, Kind.RENAME, {"name": "Bo", "new": "Bobby"}, "Bo Bobby")]
+        for number, (name, options, kind, values, argument) in enumerate(cases):
             interaction = await server.slash(alice, name, **options)
-            await server.wait_for_text(f"got {text!r}", interaction=interaction)
+            await server.wait_for(lambda: len(assistant.messages) > number)
+            intent = assistant.intents[number]
+            assert intent is not None and (intent.kind, intent.values, intent.argument) == (kind, values, argument)
+            await server.wait_for_text("got ''", interaction=interaction)
+        # /ask is a message as if typed: the assistant reads its words ("is Bo in this?" asks about a photo)
+        interaction = await server.slash(alice, "ask", text="what should I get Bo?")
+        await server.wait_for_text("got 'what should I get Bo?'", interaction=interaction)
+        assert assistant.intents[-1] is None
         assert all(m.chat_id == str(server.guild_id) and m.is_group for m in assistant.messages)
+
+
+async def test_private_commands_answer_only_the_asker_in_a_server() -> None:
+    assistant = ScriptedAssistant()
+    async with connected(assistant) as (server, _):
+        alice = server.user("alice")
+        private = await server.slash(alice, "concepts")
+        answer = await server.wait_for_text("got", interaction=private)
+        assert answer.ephemeral and server.callbacks[-1] == (private.id, 5)
+        public = await server.slash(alice, "draw", text="Bo")
+        assert not (await server.wait_for_text("got", interaction=public)).ephemeral
+        in_dm = await server.slash(alice, "concepts", channel=server.dm(alice))
+        assert not (await server.wait_for_text("got", interaction=in_dm)).ephemeral  # a DM is private already
 
 
 async def test_slash_command_with_no_answer_clears_thinking() -> None:

@@ -1,6 +1,7 @@
 import pytest
 
-from bot.assistant.intents import Kind, parse
+from bot.assistant.commands import BY_WORD
+from bot.assistant.intents import COMMAND_WORDS, Intent, Kind, parse
 
 
 @pytest.mark.parametrize("text,photo,kind,argument", [
@@ -25,3 +26,22 @@ from bot.assistant.intents import Kind, parse
 def test_parse(text: str, photo: bool, kind: Kind, argument: str) -> None:
     intent = parse(text, has_photo=photo)
     assert (intent.kind, intent.argument) == (kind, argument)
+
+
+def test_ask_reads_its_words_as_a_message() -> None:
+    assert parse("/ask is Bo in this?", has_photo=True).kind is Kind.RECOGNISE
+    assert parse("/ask what does Bo like?", has_photo=False) == parse("what does Bo like?", has_photo=False)
+    assert parse("/ask", has_photo=False).kind is Kind.ASK
+
+
+def test_aliases_and_admin_words() -> None:
+    assert parse("/list", has_photo=False).kind is Kind.CONCEPTS
+    assert parse("/block telegram:42", has_photo=False) == Intent(Kind.BLOCK, "telegram:42", command="block")
+    assert "status" not in COMMAND_WORDS, "admins' command words stay free as concepts' names"
+
+
+def test_a_typed_intent_carries_its_values_and_the_handlers_words() -> None:
+    rename = Intent.of_command(BY_WORD["rename"], {"name": "Bo", "new": "Bobby"})
+    assert (rename.kind, rename.argument, rename.values) == (Kind.RENAME, "Bo Bobby", {"name": "Bo", "new": "Bobby"})
+    draw = Intent.of_command(BY_WORD["draw"], {"text": "Bo", "count": 2, "seed": None})
+    assert (draw.argument, draw.values) == ("2 Bo", {"text": "Bo", "count": 2})

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from bot.assistant.messages import Button, Channel, Message, Reply
-from bot.telegram.app import COMMANDS, file_url
+from bot.assistant.commands import menu
+from bot.telegram.app import file_url
 from bot.telegram.handlers import APOLOGY, PHOTOS_ONLY
 from tests.fakes.photos import photo
 from tests.fakes.telegram_bot import RecordingAssistant, telegram_bot, telegram_settings
@@ -32,13 +33,16 @@ def big_photo(seed: int = 0) -> bytes:
     return photo((30, 140, 200), size=(640, 480), seed=seed)
 
 
-async def test_starts_with_the_command_menu_and_polling(settings) -> None:
+async def test_starts_with_the_command_menus_and_polling(settings) -> None:
     async with telegram_bot(settings, RecordingAssistant()) as (api, application):
-        registered = [c["command"] for c in api.commands]
-        assert {"start", "help", "teach", "done", "cancel", "concepts", "forget", "rename", "share", "draw",
-                "stop"} <= set(registered)
-        assert registered == [c.command for c in COMMANDS]
-        assert [c.method for c in api.calls[:3]] == ["getMe", "setMyCommands", "deleteWebhook"]
+        private = [c["command"] for c in api.menus["all_private_chats"]]
+        groups = [c["command"] for c in api.menus["all_group_chats"]]
+        assert {"start", "help", "teach", "done", "cancel", "concepts", "forget", "rename", "describe", "draw",
+                "stop", "forgetme"} <= set(private) and "share" not in private
+        assert {"share", "unshare", "draw", "concepts"} <= set(groups) and "forgetme" not in groups
+        assert private == [c.name for c in menu(groups=False)] and groups == [c.name for c in menu(groups=True)]
+        assert not {"status", "pause", "block"} & (set(private) | set(groups))  # admins type theirs
+        assert [c.method for c in api.calls[:4]] == ["getMe", "setMyCommands", "setMyCommands", "deleteWebhook"]
         await api.wait_for(lambda: api.calls_of("getUpdates"))
 
 

@@ -33,6 +33,7 @@ GUILD_MESSAGES = 1 << 9
 DIRECT_MESSAGES = 1 << 12
 MESSAGE_CONTENT = 1 << 15
 ADMINISTRATOR = 1 << 3
+EPHEMERAL = 1 << 6
 
 _counter = itertools.count(1)
 
@@ -95,6 +96,7 @@ class Posted:
     edits: list[Edit] = field(default_factory=list)
     deleted: bool = False
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    ephemeral: bool = False  # a follow-up only the asker sees (flag 64)
 
     @property
     def text(self) -> str:
@@ -317,7 +319,7 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", data)
 
     async def slash(self, user: FakeUser, name: str, /, *, channel: int | None = None,
-                    **options: str | dict[str, Any]) -> Interaction:
+                    **options: str | int | dict[str, Any]) -> Interaction:
         """`user` runs /name with options; an attachment option is given as `attachment(...)`'s dict."""
         channel_id = channel if channel is not None else self.general
         in_guild = self.channels[channel_id]["type"] == 0
@@ -327,6 +329,8 @@ class FakeDiscord:
             if isinstance(value, dict):
                 resolved[value["id"]] = value
                 payload_options.append({"name": key, "type": 11, "value": value["id"]})
+            elif isinstance(value, int):
+                payload_options.append({"name": key, "type": 4, "value": value})
             else:
                 payload_options.append({"name": key, "type": 3, "value": value})
         command = next((c for c in self.commands if c["name"] == name), None)
@@ -564,7 +568,8 @@ class FakeDiscord:
         if method == "POST" and len(parts) == 2:  # a follow-up
             body, files = await self._read_body(request)
             posted = Posted(snowflake(), interaction.channel_id, body.get("content") or "", files,
-                            body.get("components") or [], "followup", interaction_id=interaction.id)
+                            body.get("components") or [], "followup", interaction_id=interaction.id,
+                            ephemeral=bool(int(body.get("flags") or 0) & EPHEMERAL))
             self._attach(posted, files, [])
             self.posted.append(posted)
             return _json(self._message_payload(posted, webhook=True))

@@ -115,7 +115,8 @@ class FakeBotAPI:
                          "supports_inline_queries": False}
         self.download_limit = download_limit
         self.calls: list[Call] = []
-        self.commands: list[JSON] = []
+        self.commands: list[JSON] = []  # the latest setMyCommands' commands
+        self.menus: dict[str, list[JSON]] = {}  # commands by scope type ("all_private_chats", …; "default")
         self.webhook: JSON = {"url": "", "secret_token": None}
         self.callback_answers: list[JSON] = []
         self._updates: list[JSON] = []
@@ -393,10 +394,11 @@ class FakeBotAPI:
 
     async def _api_setMyCommands(self, params: JSON, files: dict[str, bytes]) -> bool:
         self.commands = list(params.get("commands") or [])
+        self.menus[(params.get("scope") or {}).get("type", "default")] = self.commands
         return True
 
     async def _api_getMyCommands(self, params: JSON, files: dict[str, bytes]) -> list[JSON]:
-        return self.commands
+        return self.menus.get((params.get("scope") or {}).get("type", "default"), [])
 
     async def _api_sendChatAction(self, params: JSON, files: dict[str, bytes]) -> bool:
         self._chat(params)
