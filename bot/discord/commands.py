@@ -32,18 +32,6 @@ def slash_commands() -> list[Command]:
     return [c for c in COMMANDS if c.audience is not Audience.ADMINS]
 
 
-def option_names(command: Command) -> list[str]:
-    """The option names of `command`: a PHOTOS argument of up to N photos is N options, photo1…photoN
-    (one photo: its own name)."""
-    names: list[str] = []
-    for argument in command.arguments:
-        if argument.type is ArgType.PHOTOS and (argument.high or 1) > 1:
-            names += [f"photo{n}" for n in range(1, (argument.high or 1) + 1)]
-        else:
-            names.append(argument.name)
-    return names
-
-
 def _options(command: Command) -> list[dict[str, Any]]:
     required: list[dict[str, Any]] = []
     optional: list[dict[str, Any]] = []
