@@ -28,9 +28,16 @@ def jobs(data_dir: Path) -> list[dict[str, object]]:
         return [dict(row) for row in db.execute("SELECT * FROM jobs ORDER BY id")]
 
 
+def _holds(condition) -> bool:
+    try:
+        return bool(condition())
+    except sqlite3.OperationalError:  # the database is there but not yet migrated, or busy
+        return False
+
+
 def until(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not _holds(condition):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
