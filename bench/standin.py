@@ -2,8 +2,8 @@
 
     python bench/standin.py --seeds 0 1 --threads 1 2 4 --parallel 2 --out standin-runs
 
-Each run is `yo tiny-model DIR --pretrain toyworld --seed S` with OMP_NUM_THREADS=T (another thread
-count sums in another order, as another processor does). For every run the table shows the
+Each run is `yo tiny-model DIR --pretrain toyworld --seed S --threads T` (another thread count sums
+in another order, as another processor does; the default build uses one thread). For every run the table shows the
 held-out check after the base schedule (what the recipe gave before the check existed), how many
 steps the check added, and the final held-out figures the tests read; then the worst and the
 median of each final figure. Each build takes about ten minutes on two cores.
@@ -29,13 +29,15 @@ def parse(line: str) -> dict[str, float]:
 def build(out: Path, seed: int, threads: int) -> dict[str, object]:
     folder = out / f"seed{seed}-threads{threads}"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder / "model"),
-                           "--pretrain", "toyworld", "--seed", str(seed)],
-                          capture_output=True, text=True, env=env)
-    (folder / "log.txt").write_text(done.stdout + done.stderr)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "log.txt", "w") as log:  # written as it goes: a build takes a while
+        done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder / "model"),
+                               "--pretrain", "toyworld", "--seed", str(seed), "--threads", str(threads)],
+                              stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+    output = (folder / "log.txt").read_text()
     if done.returncode != 0:
-        return {"seed": seed, "threads": threads, "error": done.stderr[-500:]}
-    lines = done.stdout.splitlines()
+        return {"seed": seed, "threads": threads, "error": output[-500:]}
+    lines = output.splitlines()
     checks = [parse(line.split("check", 1)[1].split("(")[0]) for line in lines if "held-out check" in line]
     final = parse([line for line in lines if line.startswith("toyworld: seconds=")][-1].removeprefix("toyworld: "))
     return {"seed": seed, "threads": threads, "base": checks[0], "final": final}

@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="toy-world pretraining steps (default 2200)")
     parser.add_argument("--vision-steps", type=int, default=None,
                         help="steps of the toy-world vision stage before them (default 3000)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for the toy-world pretraining (default 1: the same sums whatever the cores)")
     args = parser.parse_args(argv)
     try:
         if args.pretrain == "toyworld" and args.kind != "llava":
@@ -229,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             config = PretrainConfig()
             if args.vision_steps is not None:
                 config.vision_steps = args.vision_steps
+            if args.threads is not None:
+                config.threads = args.threads
             pretrain_tiny_model(args.dir, seed=args.seed, steps=args.steps, config=config)
         else:
             build_tiny_model(args.dir, kind=args.kind, seed=args.seed)
