@@ -27,9 +27,11 @@ pytestmark = pytest.mark.timeout(2400)
 
 # What the stand-in must answer on its own held-out questions before concepts learned on it mean
 # anything. Its pretraining trains on until its held-out check reaches higher targets
-# (PretrainConfig.targets); over seeds 0-1 and 1, 2 and 4 threads the final figures were at worst
-# STAND_IN_WORST (README: "Measuring learning on a CPU"). These floors leave a margin below that.
-STAND_IN_FLOORS = {"attribute": 0.9, "describe": 0.8, "named_text": 0.95, "match_lookalike": 0.9,
+# (PretrainConfig.targets), at most 2,000 steps more. Measured (bench/standin.py, README): seed 0 on
+# one thread (the default build) 0.984 / 0.910 / 1.000 / 0.973 / 0.973 after 500 extra steps; the worst
+# build, seed 0 on two threads, landed at 0.797 / 0.305 / 1.000 / 0.820 / 0.820 and the check brought it
+# to 0.934 / 0.785 / 1.000 / 0.969 / 0.938. These floors sit below that worst case.
+STAND_IN_FLOORS = {"attribute": 0.9, "describe": 0.7, "named_text": 0.95, "match_lookalike": 0.9,
                    "named_match_lookalike": 0.9}
 
 
