@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="toy-world pretraining steps (default 2200)")
     parser.add_argument("--vision-steps", type=int, default=None,
                         help="steps of the toy-world vision stage before them (default 3000)")
+    parser.add_argument("--extra-rounds", type=int, default=None,
+                        help="rounds of 500 more steps the held-out check may add (default 4; 0: none)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for the toy-world pretraining (default 1: the same sums whatever the cores)")
     args = parser.parse_args(argv)
@@ -233,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 config.vision_steps = args.vision_steps
             if args.threads is not None:
                 config.threads = args.threads
+            if args.extra_rounds is not None:
+                config.extra_rounds = args.extra_rounds
             pretrain_tiny_model(args.dir, seed=args.seed, steps=args.steps, config=config)
         else:
             build_tiny_model(args.dir, kind=args.kind, seed=args.seed)

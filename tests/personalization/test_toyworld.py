@@ -112,7 +112,8 @@ def test_pretraining_through_the_command_line_saves_a_checkpoint_the_engine_load
 
     folder = tmp_path / "stand-in"
     done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder), "--pretrain", "toyworld",
-                           "--steps", "6", "--vision-steps", "4"], capture_output=True, text=True, timeout=600)
+                           "--steps", "6", "--vision-steps", "4", "--extra-rounds", "0"],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = [line for line in done.stdout.splitlines() if line.startswith("toyworld: seconds=")]
     assert report, done.stdout[-2000:]
