@@ -230,5 +230,5 @@ def test_yo_worker_without_an_address_says_what_to_set(tmp_path: Path, monkeypat
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("YO_RAY_ADDRESS", raising=False)
-    assert main(["worker"]) == 2
+    assert main(["worker"]) == 1  # EXIT_FAILED: a setting is missing, not the command line
     assert "YO_RAY_ADDRESS" in capsys.readouterr().err
