@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -98,10 +99,8 @@ async def run(settings: Settings, *, smoke: bool = False) -> None:
     """Every configured transport until stopped (SIGTERM, Ctrl-C); the terminal chat when none is.
     Returns normally after a stop."""
     stop_on_signals()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):  # only a signal cancels this task: the stop is done
         await _run(settings, smoke=smoke)
-    except asyncio.CancelledError:
-        pass  # only a signal cancels this task: the stop is done
 
 
 async def _run(settings: Settings, *, smoke: bool) -> None:

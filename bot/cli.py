@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -208,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                 assistant = await build_assistant(settings, smoke=args.smoke)
                 await assistant.start()
                 try:
-                    await chat(assistant)
-                except asyncio.CancelledError:
-                    pass  # a signal: stop as at the end of input
+                    with contextlib.suppress(asyncio.CancelledError):  # a signal: stop as at the end of input
+                        await chat(assistant)
                 finally:
                     await assistant.close()
 

@@ -9,31 +9,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
 from tests.fakes.photos import photo
+from tests.processes import until
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
     with closing(sqlite3.connect(db)) as conn:
         return conn.execute(sql).fetchall()
-
-
-def _holds(condition) -> bool:
-    try:
-        return bool(condition())
-    except sqlite3.OperationalError:  # the database is there but not yet migrated, or busy
-        return False
-
-
-def until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not _holds(condition):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def start(env: dict[str, str], epochs: int) -> subprocess.Popen[str]:

@@ -20,27 +20,13 @@ from storage import Store
 from tests.bot.conftest import wait_for
 from tests.fakes.models import FakeModelService
 from tests.fakes.photos import photo
+from tests.processes import until
 
 
 def jobs(data_dir: Path) -> list[dict[str, object]]:
     with sqlite3.connect(data_dir / "yo.sqlite3") as db:
         db.row_factory = sqlite3.Row
         return [dict(row) for row in db.execute("SELECT * FROM jobs ORDER BY id")]
-
-
-def _holds(condition) -> bool:
-    try:
-        return bool(condition())
-    except sqlite3.OperationalError:  # the database is there but not yet migrated, or busy
-        return False
-
-
-def until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not _holds(condition):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_two_teaches_and_a_third_process_never_take_each_others_jobs(tmp_path: Path, tiny_model: Path) -> None:
