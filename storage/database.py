@@ -1,10 +1,16 @@
 """The SQLite connection: pragmas, migrations, and transactions that coroutines can't interleave.
 
-One aiosqlite connection serves the whole process. A connection has one transaction at a
-time, so two coroutines that each ran BEGIN ... COMMIT on it would end up inside each other's
-transactions. Every use therefore goes through `Database.lock` (an asyncio.Lock): `transaction()`
-for writes, `fetch_one`/`fetch_all` for reads. Other processes (a second bot, a CLI verb) are kept
-apart by SQLite itself: writes start with BEGIN IMMEDIATE and wait up to the busy timeout.
+One aiosqlite connection serves the whole process's writes. A connection has one transaction
+at a time, so two coroutines that each ran BEGIN ... COMMIT on it would end up inside each
+other's transactions. Every use of it therefore goes through `Database.lock` (an asyncio.Lock):
+`transaction()`, or `exclusive()` for reads that must see a transaction's own writes. Other
+processes (a second bot, a CLI verb) are kept apart by SQLite itself: writes start with
+BEGIN IMMEDIATE and wait up to the busy timeout.
+
+Plain reads (`Database.fetch_one`/`fetch_all`) take a second, read-only connection, right on
+the event loop: in WAL mode a reader never waits for a writer, and the bot's reads are a few
+small rows, far quicker than the two trips to aiosqlite's thread (and the turn at the lock)
+that they would cost there. Every update reads, so this is most of the bot's own overhead.
 """
 
 from __future__ import annotations
@@ -41,10 +47,11 @@ def split_statements(script: str) -> Iterator[str]:
 
 
 async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[dict[str, Any]]:
-    """Rows as dicts. The caller holds the lock (inside `transaction()` or `exclusive()`)."""
-    async with conn.execute(sql, params) as cursor:
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+    """Rows as dicts. The caller holds the lock (inside `transaction()` or `exclusive()`).
+
+    One trip to aiosqlite's thread (execute, fetch and close together): every trip wakes the
+    event loop, and a busy bot reads a few rows per update."""
+    return [dict(row) for row in await conn.execute_fetchall(sql, params)]
 
 
 async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> dict[str, Any] | None:
@@ -53,17 +60,18 @@ async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -
 
 
 async def execute(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
-    """Run one statement; returns the number of rows it changed."""
-    async with conn.execute(sql, params) as cursor:
-        return cursor.rowcount
+    """Run one statement; returns the number of rows it changed. (The cursor is not closed
+    here, which would be a second trip to aiosqlite's thread; dropping it closes it.)"""
+    cursor = await conn.execute(sql, params)
+    return cursor.rowcount
 
 
 async def insert(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
     """Run one INSERT; returns the new row's id."""
-    async with conn.execute(sql, params) as cursor:
-        if cursor.lastrowid is None:
-            raise StoreError("insert returned no row id")
-        return cursor.lastrowid
+    cursor = await conn.execute(sql, params)
+    if cursor.lastrowid is None:
+        raise StoreError("insert returned no row id")
+    return cursor.lastrowid
 
 
 def _make_private(path: Path) -> None:
@@ -97,11 +105,21 @@ async def _roll_back(conn: aiosqlite.Connection) -> None:
         log.warning("ROLLBACK failed", exc_info=True)
 
 
+def _open_reader(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """The read-only connection for plain reads (autocommit: each read sees the latest commit)."""
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader.row_factory = sqlite3.Row
+    for pragma in ("query_only = ON", f"busy_timeout = {int(busy_timeout_ms)}"):
+        reader.execute(f"PRAGMA {pragma}")
+    return reader
+
+
 class Database:
     """An open SQLite database at the newest schema version."""
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, connection: aiosqlite.Connection, reader: sqlite3.Connection, path: Path) -> None:
         self._connection = connection
+        self._reader = reader
         self.path = path
         self.lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
@@ -115,6 +133,7 @@ class Database:
         _make_private(path)
         # isolation_level=None: no implicit transactions; we say BEGIN and COMMIT ourselves.
         connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = sqlite3.Row  # rows that know their column names: `fetch_all`'s dicts
         try:
             for pragma in (
                     "journal_mode = WAL",  # readers (other processes, backups) and the writer never block each other
@@ -124,8 +143,12 @@ class Database:
                 async with connection.execute(f"PRAGMA {pragma}"):
                     pass
             _make_private(path)  # now with the -wal and -shm that WAL mode made
-            database = cls(connection, path)
-            await database.migrate(migrations)
+            database = cls(connection, _open_reader(path, busy_timeout_ms), path)
+            try:
+                await database.migrate(migrations)
+            except BaseException:
+                database._reader.close()
+                raise
         except BaseException:
             await connection.close()
             raise
@@ -141,6 +164,7 @@ class Database:
         async with self.exclusive():
             if not self._closed:
                 self._closed = True
+                self._reader.close()  # first: the last connection to close checkpoints the WAL
                 await self._connection.close()
 
     @asynccontextmanager
@@ -184,15 +208,19 @@ class Database:
             yield conn
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
-        async with self.exclusive() as conn:
-            return await fetch_all(conn, sql, params)
+        """Committed rows, as dicts, read on the reader connection (see the module's docstring)."""
+        if self._closed:
+            raise StoreError("the database is closed")
+        return [dict(row) for row in self._reader.execute(sql, params).fetchall()]
 
     async def fetch_one(self, sql: str, params: Params = ()) -> dict[str, Any] | None:
-        async with self.exclusive() as conn:
-            return await fetch_one(conn, sql, params)
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     async def pragma(self, name: str) -> Any:
-        row = await self.fetch_one(f"PRAGMA {name}")
+        """A pragma as the writing connection has it (the one whose settings matter)."""
+        async with self.exclusive() as conn:
+            row = await fetch_one(conn, f"PRAGMA {name}")
         return None if row is None else next(iter(row.values()))
 
     async def user_version(self) -> int:

@@ -16,6 +16,7 @@ Someone turned away gets one polite refusal an hour, and nothing of theirs is st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 TRUSTED_PLATFORM = "console"
 # How often one person who may not use Yo is told so; in between they hear nothing.
 REFUSAL_EVERY_SECONDS = 3600.0
+# How long the blocked accounts read from the store are trusted. Every update asks, so they
+# are read once per this many seconds rather than once per update; a block made by another
+# process sharing the data folder takes effect within it (one made here, at once).
+BLOCKS_FRESH_SECONDS = 2.0
 
 _PLATFORM = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -121,6 +126,9 @@ class Access:
         self.clock = clock
         self._refused_at: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._capacity = capacity
+        self._blocked: frozenset[tuple[str, str]] | None = None
+        self._blocked_read_at = 0.0
+        self._reading_blocked = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, store: Store, allowed_users: str, admins: str,
@@ -150,7 +158,24 @@ class Access:
             return True
         if not self.open and not self.allowed.includes(who):
             return False
-        return not await self.store.is_blocked(who.platform, who.user_id)
+        return (who.platform, who.user_id) not in await self.blocked()
+
+    async def blocked(self) -> frozenset[tuple[str, str]]:
+        """The blocked accounts, (platform, user id), as read at most BLOCKS_FRESH_SECONDS ago."""
+        async with self._reading_blocked:  # many updates at once: one of them reads
+            if self._blocked is None or self.clock() - self._blocked_read_at > BLOCKS_FRESH_SECONDS:
+                self._blocked = frozenset(await self.store.list_blocked())
+                self._blocked_read_at = self.clock()
+            return self._blocked
+
+    async def block(self, platform: str, user_id: str, by: str | None) -> bool:
+        """Block an account (False: it was already); takes effect at once in this process."""
+        self._blocked = None
+        return await self.store.block_user(platform, user_id, by)
+
+    async def unblock(self, platform: str, user_id: str) -> bool:
+        self._blocked = None
+        return await self.store.unblock_user(platform, user_id)
 
     def refusal(self, who: Who) -> str | None:
         """The refusal to send now, or None when this person was told within the hour."""

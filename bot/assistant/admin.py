@@ -82,13 +82,13 @@ async def block(services: Services, turn: Turn, access: Access, argument: str, *
     platform, user_id = account
     name = f"{platform}:{user_id}"
     if undo:
-        done = await services.store.unblock_user(platform, user_id)
+        done = await access.unblock(platform, user_id)
         await turn.say(f"Unblocked {name}." if done else f"{name} wasn't blocked.")
         return
     if access.is_admin(Who(platform, user_id)):
         await turn.say(f"{name} is an admin; take them off YO_ADMINS first.")
         return
     by = f"{turn.message.platform}:{turn.message.user_id}"
-    done = await services.store.block_user(platform, user_id, by)
+    done = await access.block(platform, user_id, by)
     await turn.say(f"Blocked {name}: they get a polite refusal from now on." if done
                    else f"{name} is blocked already.")
