@@ -24,7 +24,6 @@ from tests.fakes.discord_harness import connected
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 
 WORLD = 3  # bo: a purple round toy with an orange scarf; mam: the same with a black scarf
-pytestmark = pytest.mark.timeout(2400)  # the first user of the stand-in builds it (about ten minutes)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from personalization.toyworld.benchmark import write_benchmark
 
 SEEDS = [random.SystemRandom().randrange(1_000_000) for _ in range(2)]
 TRAINED = 3  # concepts trained per benchmark, of its six
-# Building the stand-in (the session fixture, first used here) takes about ten minutes on two cores.
+# Training the concepts of two fresh worlds on the stand-in takes minutes (its build is tests/conftest.py's).
 pytestmark = pytest.mark.timeout(2400)
 
 
