@@ -82,7 +82,8 @@ class Channel(Protocol):
     async def send(self, reply: Reply) -> SentMessage: ...
 
     async def show_activity(self, kind: str = "typing") -> None:
-        """Show 'typing…' (or 'upload_photo') once; the assistant repeats it while it works."""
+        """Show 'typing…' (or 'upload_photo') until the next message is sent or the adapter is done
+        with the update (bot/activity.py keeps it up)."""
         ...
 
     def private_link(self, payload: str) -> str | None:

@@ -13,6 +13,7 @@ from bot.assistant.commands import BY_WORD, ArgType, Audience, Command, Kind
 from bot.assistant.intents import Intent
 from bot.assistant.messages import ButtonPress, Channel, Message, Reply
 from bot.operations import report_connected, report_failure
+from bot.turns import KeyedLocks
 
 from . import endpoints
 from .buttons import AssistantButton
@@ -63,6 +64,7 @@ class YoClient(discord.Client):
         self.commands_record = SyncRecord(commands_record)
         self.gate = EditGate()
         self._last_channel: dict[int, int] = {}  # guild id → the channel Yo last answered in there
+        self.turns = KeyedLocks()  # (channel id, user id): one user's messages in order
         self._restore_endpoints: Callable[[], None] | None = None
 
     # ---- connecting -------------------------------------------------------------------------
@@ -155,8 +157,14 @@ class YoClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         if self.user is None or message.author.id == self.user.id:
             return
+        # Asked for before the first await, so this user's messages here are handled in the
+        # order Discord sent them (bot/turns.py); other users' go on meanwhile.
+        async with self.turns.hold((message.channel.id, message.author.id)):
+            await self.handle_message(message, self.user.id)
+
+    async def handle_message(self, message: discord.Message, me: int) -> None:
         try:
-            translated = await to_message(message, self.user.id)
+            translated = await to_message(message, me)
             if translated is None:
                 return
             incoming, problems = translated
@@ -202,6 +210,13 @@ class YoClient(discord.Client):
         private = command.private and interaction.guild_id is not None
         await interaction.response.defer(thinking=True, ephemeral=private)
         channel = self.interaction_channel(interaction, ephemeral=private)
+        # After the defer (Discord wants it within 3 s, whatever this user has running), in turn
+        # with this user's messages in this channel.
+        async with self.turns.hold((interaction.channel_id or 0, interaction.user.id)):
+            await self.handle_command(interaction, command, data, channel)
+
+    async def handle_command(self, interaction: discord.Interaction[Any], command: Command, data: dict[str, Any],
+                             channel: InteractionChannel) -> None:
         try:
             options = app_commands.Namespace(interaction, data.get("resolved", {}),  # type: ignore[arg-type]
                                              data.get("options", []))

@@ -18,6 +18,7 @@ from typing import Awaitable, Callable
 import discord
 from PIL import Image
 
+from bot.activity import KeptActivity
 from bot.assistant.messages import Reply
 
 from .buttons import make_view
@@ -27,9 +28,8 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 2000
 MAX_FILES = 10
 DM_FILESIZE_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
-# Typing shows for about 10 s per call; repeat it this often while the assistant works, at most this long.
+# Typing shows for about 10 s per call; repeat it this often while the assistant works (bot/activity.py).
 TYPING_EVERY = 8.0
-TYPING_AT_MOST = 120.0
 # An interaction token lasts 15 minutes; after this long, talk through the channel instead.
 INTERACTION_FRESH_SECONDS = 14 * 60
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -181,10 +181,10 @@ class BaseChannel(ABC):
     gate: EditGate
 
     def __init__(self) -> None:
-        self._typing: asyncio.Task[None] | None = None
+        self.activity = KeptActivity(every=TYPING_EVERY)
 
     async def send(self, reply: Reply) -> DiscordSentMessage:
-        self._stop_typing()
+        self.activity.stop()
         rendered = render(reply, self.filesize_limit)
         message = await self.post(rendered) if not rendered.empty else None
         return DiscordSentMessage(self, message)
@@ -208,29 +208,12 @@ class BaseChannel(ABC):
                            allowed_mentions=NO_MENTIONS)
 
     async def show_activity(self, kind: str = "typing") -> None:
-        """Show "Yo is typing…" now and keep it up (Discord drops it after ~10 s) until the next send."""
-        self._stop_typing()
-        self._typing = asyncio.create_task(self._keep_typing())
-
-    async def _keep_typing(self) -> None:
-        deadline = time.monotonic() + TYPING_AT_MOST
-        try:
-            while time.monotonic() < deadline:
-                await self.platform_channel.typing()
-                await asyncio.sleep(TYPING_EVERY)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # typing is a nicety: a missing permission must not break a reply
-            log.debug("typing in %s failed: %s", self.channel_id, error)
+        """Show "Yo is typing…" now and keep it up until the next send (Discord has no other action)."""
+        await self.activity.start(self.platform_channel.typing)
 
     def done(self) -> None:
         """The assistant has finished with this message: no more "typing…"."""
-        self._stop_typing()
-
-    def _stop_typing(self) -> None:
-        if self._typing is not None:
-            self._typing.cancel()
-            self._typing = None
+        self.activity.stop()
 
     def private_link(self, payload: str) -> str | None:
         return None  # Discord has no link that opens a DM with a bot carrying a payload

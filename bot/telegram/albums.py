@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from telegram.ext import CallbackContext, ContextTypes, Job, JobQueue
 
+from ..turns import KeyedLocks
 from .incoming import Incoming
-from .ordering import Key, KeyedLocks
+from .ordering import Key
 
 log = logging.getLogger(__name__)
 

@@ -40,6 +40,7 @@ from ..assistant.commands import menu
 from ..assistant.messages import Channel
 from ..operations import connected
 from ..settings import Settings
+from ..turns import KeyedLocks
 from .albums import AlbumCollector
 from .channel import Channels, EditThrottle
 from .handlers import (
@@ -56,7 +57,7 @@ from .handlers import (
     report_error,
 )
 from .incoming import Fetcher
-from .ordering import KeyedLocks, OrderedPerUserProcessor
+from .ordering import OrderedPerUserProcessor
 from .webhook import WebhookServer, webhook_secret
 
 log = logging.getLogger(__name__)

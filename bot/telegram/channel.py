@@ -27,6 +27,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+from ..activity import KeptActivity
 from ..assistant.messages import Reply
 from .media import Outgoing, fit_photo
 
@@ -42,6 +43,10 @@ _ACTIONS = {
     "upload_photo": constants.ChatAction.UPLOAD_PHOTO,
     "upload_document": constants.ChatAction.UPLOAD_DOCUMENT,
 }
+
+# A chat action shows for 5 s or until the next message; repeat it this often while the
+# assistant works (bot/activity.py).
+TYPING_EVERY = 4.0
 
 Edit = Callable[[], Awaitable[None]]
 
@@ -189,6 +194,7 @@ class TelegramChannel:
         self.chat_id = chat_id
         self.throttle = throttle
         self.reply_to = reply_to
+        self.activity = KeptActivity(every=TYPING_EVERY)
 
     def _reply_parameters(self) -> ReplyParameters | None:
         if self.reply_to is None:
@@ -196,6 +202,7 @@ class TelegramChannel:
         return ReplyParameters(self.reply_to, allow_sending_without_reply=True)
 
     async def send(self, reply: Reply) -> TelegramSentMessage:
+        self.activity.stop()
         if reply.images:
             return await self._send_images(reply)
         if not reply.text and not reply.buttons and not reply.link:
@@ -259,11 +266,13 @@ class TelegramChannel:
         return first
 
     async def show_activity(self, kind: str = "typing") -> None:
-        """Show "typing…" (or "sending photo…") for a few seconds; failures don't matter."""
-        try:
-            await self.bot.send_chat_action(self.chat_id, _ACTIONS.get(kind, constants.ChatAction.TYPING))
-        except TelegramError as error:
-            log.debug("chat action failed in %s: %s", self.chat_id, error)
+        """Show "typing…" (or "sending photo…") until the next message or `done()`."""
+        action = _ACTIONS.get(kind, constants.ChatAction.TYPING)
+        await self.activity.start(lambda: self.bot.send_chat_action(self.chat_id, action))
+
+    def done(self) -> None:
+        """The assistant has finished with this update: no more "typing…"."""
+        self.activity.stop()
 
     def private_link(self, payload: str) -> str | None:
         """A t.me deep link that opens a private chat with the bot and sends "/start PAYLOAD"."""

@@ -79,7 +79,10 @@ class Conversation:
             await channel.send(Reply("\n".join(problems)))
         if incoming.has_media and not photos:
             return
-        await self.assistant.handle(to_message(incoming, photos, reply_photos), channel)
+        try:
+            await self.assistant.handle(to_message(incoming, photos, reply_photos), channel)
+        finally:
+            channel.done()
 
     async def deliver_album(self, items: list[Incoming]) -> None:
         await self.deliver(merge_album(items))
@@ -140,7 +143,11 @@ class ButtonPresses:
                             data=query.data, is_group=is_group, user_name=query.from_user.full_name,
                             user_handle=query.from_user.username)
         reply_to = query.message.message_id if is_group and query.message is not None else None
-        await self.conversation.assistant.press(press, self.conversation.channels.open(chat_id, reply_to=reply_to))
+        channel = self.conversation.channels.open(chat_id, reply_to=reply_to)
+        try:
+            await self.conversation.assistant.press(press, channel)
+        finally:
+            channel.done()
 
 
 class UnsupportedMedia:

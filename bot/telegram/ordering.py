@@ -1,20 +1,14 @@
-"""Many chats at once, one user's messages in order.
-
-Two hundred people may talk to Yo at the same moment, and nobody should wait for a
-stranger's question. But one person's "/teach Bo", photos and "/done" must reach the
-assistant in the order they were sent. So updates run concurrently, except that updates
-from the same user in the same chat take turns.
-"""
+"""Many chats at once, one user's messages in order (bot/turns.py), for python-telegram-bot."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Hashable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from ..turns import KeyedLocks
 
 Key = tuple[int, int]
 
@@ -27,32 +21,6 @@ def turn_key(update: object) -> Key | None:
     if chat is None and user is None:
         return None
     return (chat.id if chat else 0, user.id if user else 0)
-
-
-class KeyedLocks:
-    """One asyncio.Lock per key, created on first use and dropped when nobody holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class OrderedPerUserProcessor(BaseUpdateProcessor):

@@ -172,3 +172,22 @@ async def test_bad_attachments_get_a_clear_reply_and_leave_nothing(server: FakeD
     assert not list((Path(yo.services.settings.yo_data_dir)).rglob("*.jpg"))
     if bad in ("oversize", "pdf"):
         assert server.downloads == []
+
+
+async def test_one_users_messages_are_answered_in_the_order_sent(server: FakeDiscord, yo: Assistant) -> None:
+    """ "/teach Bo", three photos and "done", sent without waiting: the photos (whose downloads take
+    a round trip each) are counted before "done" is, and another user is not held up meanwhile."""
+    alice, bob = server.user("alice"), server.user("bob")
+    dm, bob_dm = server.dm(alice), server.dm(bob)
+    await server.say(alice, "/teach Bo", channel=dm)
+    for n in range(3):
+        await server.say(alice, channel=dm, attachments=[server.attachment(photo(BO, seed=n), f"bo{n}.jpg")])
+    await server.say(alice, "done", channel=dm)
+    await server.say(bob, "/concepts", channel=bob_dm)
+    await server.wait_for_text("Bo is ready!", dm, timeout=10)
+    texts = server.texts(dm)
+    counted = [n for n, text in enumerate(texts) if text.startswith("Got 1 photo of Bo")]
+    learning = next(n for n, text in enumerate(texts) if text.startswith("Learning Bo"))
+    assert len(counted) == 3 and max(counted) < learning, texts
+    assert not any("I have 0" in text for text in texts), texts
+    assert server.texts(bob_dm)

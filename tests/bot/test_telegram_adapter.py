@@ -15,6 +15,7 @@ from PIL import Image
 
 from bot.assistant.messages import Button, Channel, Message, Reply
 from bot.assistant.commands import menu
+from bot.telegram import channel as telegram_channel
 from bot.telegram.app import file_url
 from bot.telegram.handlers import APOLOGY, PHOTOS_ONLY
 from tests.fakes.photos import photo
@@ -284,6 +285,35 @@ async def test_images_go_as_photo_album_and_documents(settings) -> None:
     shrunk = [m for m in api.messages(ANA) if m.caption == "big"][0]
     assert shrunk.kind == "photo" and shrunk.image is not None and len(shrunk.image) <= 10_000_000
     assert api.calls_of("sendDocument")[0].files  # the 21:1 panorama can only go as a file
+
+
+async def test_typing_is_kept_up_for_the_whole_wait_and_stops_with_the_answer(
+        settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Telegram shows a chat action for 5 s only: a long wait sends it again and again (here every
+    50 ms instead of every 4 s), and nothing more once the answer is out or the handler is done."""
+    monkeypatch.setattr(telegram_channel, "TYPING_EVERY", 0.05)
+
+    async def respond(message: Message, channel: Channel) -> None:
+        await channel.show_activity("typing")
+        await asyncio.sleep(0.4)
+        if message.text == "answer":
+            await channel.send(Reply("here it is"))
+            await asyncio.sleep(0.3)
+
+    async with telegram_bot(settings, RecordingAssistant(respond)) as (api, _):
+        ana = api.user(ANA)
+        api.text(ana, "answer")
+        await api.wait_for_text(ANA, "here it is")
+        kept = len(api.calls_of("sendChatAction"))
+        assert kept >= 4, kept
+        await asyncio.sleep(0.4)
+        assert len(api.calls_of("sendChatAction")) == kept, "the answer ends it"
+        api.text(ana, "nothing to say")  # a handler that sends nothing: done() ends it
+        await api.wait_for(lambda: len(api.calls_of("sendChatAction")) >= kept + 4)
+        await asyncio.sleep(0.3)
+        settled = len(api.calls_of("sendChatAction"))
+        await asyncio.sleep(0.3)
+        assert len(api.calls_of("sendChatAction")) == settled
 
 
 async def test_activity_long_text_and_notifier(settings) -> None:
