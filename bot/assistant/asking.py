@@ -170,7 +170,10 @@ async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool
             line = f"Yes, {concept.display_name} is in this photo ({sure}% sure)."
         else:
             line = f"No, I don't think {concept.display_name} is in this photo ({sure}% sure)."
-        if not concept.tokens_file:
+        if concept.status == "collecting":
+            line += (f" That's a quick look from the photos so far; send /done and I'll learn "
+                     f"{concept.display_name} properly.")
+        elif not concept.tokens_file:
             line += f" That's a quick look: I'm still learning {concept.display_name}."
         elif concept.id in second and second[concept.id].present != result.present:
             line += " (My quick look at your photos says otherwise, so I'm less sure.)"

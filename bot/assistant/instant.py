@@ -1,7 +1,7 @@
 """The instant path (personalization/engine/instant.py) as the assistant uses it.
 
-A concept's prototype is (re)computed whenever its photos change: at /done, before training
-starts, and after corrections. Until tokens exist it recognises on its own; afterwards it
+A concept's prototype is (re)computed whenever its photos change: as they arrive while teaching
+(from the minimum number on), after /cancel takes some back, and after corrections. Until tokens exist it recognises on its own; afterwards it
 pre-filters "who is in this photo?" across many concepts and gives a second opinion.
 """
 

@@ -178,7 +178,19 @@ async def add_photos(services: Services, turn: Turn, session: TeachingSession, c
                      f"({have} in all).{more}")
     lines.extend(report.lines(alone=len(photos) == 1))
     await turn.say("\n".join(lines))
+    if report.added and have >= services.settings.yo_min_photos:
+        await quick_look(services, turn, concept)
     return report
+
+
+async def quick_look(services: Services, turn: Turn, concept: Concept) -> None:
+    """Useful from the photos, not from /done: as soon as there are enough photos, and again as
+    more arrive, the prototype is rebuilt from them, and the first time a description written,
+    so "is Bo in this?" gets a quick look before training has even been asked for."""
+    await update_prototype(services, concept)
+    current = await services.store.get_concept(concept.id)
+    if current is not None and not current.description:
+        await describe_from_photos(services, turn, current)
 
 
 async def photos_in_session(services: Services, turn: Turn, session: TeachingSession) -> None:
@@ -210,14 +222,13 @@ async def done(services: Services, turn: Turn) -> None:
                                       warm_start=concept.tokens_file is not None)
     position = await services.queue.position(job)
     await services.tracker.track(job, turn.channel, concept.display_name, position)
-    await update_prototype(services, concept)  # recognition works from now on, before training ends
-    if not concept.description:
-        await describe_while_training(services, turn, concept)
+    if not concept.description:  # the quick look could not write one while the photos came
+        await describe_from_photos(services, turn, concept)
 
 
-async def describe_while_training(services: Services, turn: Turn, concept: Concept) -> None:
-    """Useful before training ends: the base model describes the subject from the photos; the
-    description answers for it until the learned tokens exist, and the user can correct it."""
+async def describe_from_photos(services: Services, turn: Turn, concept: Concept) -> None:
+    """The base model describes the subject from the photos; the description answers for it
+    until the learned tokens exist, and the user can correct it."""
     photos = [await services.store.read_photo(p) for p in await services.store.list_photos(concept.id, "positive")]
     try:
         description = (await services.models.describe(photos[:5])).strip()
@@ -227,7 +238,7 @@ async def describe_while_training(services: Services, turn: Turn, concept: Conce
     if not description:
         return
     await services.store.set_description(concept.id, description[:300])
-    await turn.say(f"While I learn {concept.display_name}, here's what I see: “{description[:300]}”\n"
+    await turn.say(f"In your photos of {concept.display_name}, here's what I see: “{description[:300]}”\n"
                    f"If that's off, correct me: /describe {concept.display_name} a small tan corgi with a red collar")
 
 
@@ -247,4 +258,6 @@ async def cancel(services: Services, turn: Turn) -> None:
         return
     for photo_id in session.added_photo_ids:
         await services.store.remove_photo(photo_id)
+    if session.added_photo_ids:
+        await update_prototype(services, concept)  # the quick look built from them, undone
     await turn.say(f"Stopped. {concept.display_name} stays as it was.")

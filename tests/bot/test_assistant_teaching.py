@@ -12,6 +12,7 @@ from tests.fakes.models import FakeModelService
 from tests.fakes.photos import photo
 
 ORANGE = (220, 120, 30)
+BLUE = (40, 90, 220)
 
 
 async def concept_rows(assistant: Assistant) -> int:
@@ -74,7 +75,7 @@ async def test_teaching_survives_a_restart(settings) -> None:
     async with running(settings, FakeModelService()) as second:
         ana = Person(second, "ana")
         await ana.says("", photo(ORANGE, seed=3))
-        assert "Got 1 photo of Bo (3 in all)" in ana.channel.last.text
+        assert any("Got 1 photo of Bo (3 in all)" in t for t in ana.channel.texts)
         await ana.says("/done")
         await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
 
@@ -163,3 +164,43 @@ async def test_every_photo_left_out_is_named_with_its_reason(assistant, person) 
     user = await assistant.store.get_or_create_user("test", "ana")
     [bo] = await assistant.store.list_concepts(user.id)
     assert len(await assistant.store.list_photos(bo.id, "positive")) == 10
+
+
+async def test_the_quick_look_answers_from_the_photos_before_done(settings) -> None:
+    """Enough photos, no /done yet: "is Bo in this?" gets a quick look, rebuilt as photos arrive."""
+    models = FakeModelService()
+    async with running(settings, models) as assistant:
+        ana = Person(assistant, "ana")
+        await ana.says("/teach Bo")
+        await ana.says("", photo(ORANGE, seed=1), photo(ORANGE, seed=2))
+        await ana.says("is Bo in this?", photo(ORANGE, seed=50))
+        assert "still learning Bo" in ana.channel.last.text, "two photos: no quick look yet"
+        await ana.says("", photo(ORANGE, seed=3))
+        assert any("here's what I see: “a subject of one colour”" in t for t in ana.channel.texts)
+        await ana.says("is Bo in this?", photo(ORANGE, seed=51))
+        assert ana.channel.last.text.startswith("Yes, Bo is in this photo")
+        assert "quick look from the photos so far; send /done" in ana.channel.last.text
+        await ana.says("is Bo in this?", photo(BLUE, seed=52))
+        assert ana.channel.last.text.startswith("No, I don't think Bo is in this photo")
+        await ana.says("", photo(BLUE, seed=4))  # a fourth photo: the quick look is built again
+        built = [args for name, args in models.calls if name == "prototype"]
+        assert [positives for positives, _ in built] == [3, 4]
+        assert [name for name, _ in models.calls].count("describe") == 1, "one description"
+        await ana.says("/done")
+        await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
+        assert [name for name, _ in models.calls].count("describe") == 1
+
+
+async def test_cancel_undoes_the_quick_look_of_added_photos(assistant, person) -> None:
+    ana = person("ana")
+    await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
+    await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
+    user = await assistant.store.get_or_create_user("test", "ana")
+    [before] = await assistant.store.list_concepts(user.id)
+    await ana.says("/teach Bo")
+    await ana.says("", *[photo(BLUE, seed=10 + i) for i in range(3)])
+    [changed] = await assistant.store.list_concepts(user.id)
+    assert changed.prototype != before.prototype
+    await ana.says("/cancel")
+    [after] = await assistant.store.list_concepts(user.id)
+    assert after.prototype == before.prototype
