@@ -246,6 +246,8 @@ class Assistant:
                     return "Kept."
                 case "stop":
                     return await library.stop_job(self.services, turn, int(rest))
+                case "share":
+                    return await library.confirm_share(self.services, turn, int(rest))
                 case "fb":
                     role, concept_id, key = rest.split(":", 2)
                     return await asking.feedback(self.services, turn, role, int(concept_id), key)

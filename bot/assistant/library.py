@@ -110,8 +110,24 @@ async def share(services: Services, turn: Turn, raw_name: str, *, undo: bool = F
         await turn.say(f"{concept.display_name} is private again.")
     else:
         await services.store.share_concept(concept.id, turn.chat.id, turn.user.id)
-        await turn.say(f"Everyone here can now ask me about {concept.display_name}. /unshare "
-                       f"{concept.display_name} to undo.")
+        await turn.say(shared_here(concept))
+
+
+async def confirm_share(services: Services, turn: Turn, concept_id: int) -> str:
+    """The "Share Bo here" button under a ready message in a group: only Bo's owner may press it."""
+    concept = await services.store.get_concept(concept_id)
+    if concept is None:
+        return "That concept is gone."
+    if concept.owner_id != turn.user.id:
+        return f"Only the one who taught {concept.display_name} can share it."
+    if not turn.chat.is_group:
+        return f"Use /share {concept.display_name} inside the group you want to share it with."
+    await services.store.share_concept(concept.id, turn.chat.id, turn.user.id)
+    return shared_here(concept)
+
+
+def shared_here(concept: Concept) -> str:
+    return f"Everyone here can now ask me about {concept.display_name}. /unshare {concept.display_name} to undo."
 
 
 async def remember(services: Services, turn: Turn, text: str) -> None:

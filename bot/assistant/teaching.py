@@ -90,11 +90,6 @@ async def active_session(services: Services, turn: Turn) -> TeachingSession | No
 async def teach(services: Services, turn: Turn, raw_name: str) -> PhotosAdded | None:
     """Start (or go back to) teaching a concept; photos that came with the command are added,
     and what became of them returned."""
-    if turn.chat.is_group:
-        link = turn.channel.private_link(deep_link_payload(raw_name)) if raw_name else None
-        await turn.say("Let's do the teaching in a private chat, so your photos stay between us."
-                       + ("" if link else " Message me directly and say /teach " + raw_name), link=link)
-        return
     try:
         name = clean_name(raw_name)
     except InvalidName as reason:
@@ -128,7 +123,9 @@ async def teach(services: Services, turn: Turn, raw_name: str) -> PhotosAdded | 
         if await photo_count(services, concept) >= services.settings.yo_min_photos:
             await done(services, turn)
         return report
-    if created:
+    if created and turn.chat.is_group:
+        await invite_in_group(services, turn, name)
+    elif created:
         await turn.say(f"Let's meet {name}! Send me {services.settings.yo_min_photos}–"
                        f"{services.settings.yo_max_photos} photos of {name} (different places and angles help), "
                        "then /done. /cancel stops without keeping anything.")
@@ -140,6 +137,18 @@ async def teach(services: Services, turn: Turn, raw_name: str) -> PhotosAdded | 
         await turn.say(f"You already have {concept.display_name}. Send more photos of "
                        f"{concept.display_name} and /done, and I'll refresh what I know. /cancel to stop.")
     return None
+
+
+async def invite_in_group(services: Services, turn: Turn, name: str) -> None:
+    """/teach NAME in a group, no photos yet: they may come here, addressed to Yo (the group sees
+    them), or in a private chat (it doesn't)."""
+    low, high = services.settings.yo_min_photos, services.settings.yo_max_photos
+    link = turn.channel.private_link(deep_link_payload(name))
+    privately = ("To keep them between us, send them in a private chat instead (the button below)." if link
+                 else f"To keep them between us, message me directly instead and say /teach {name} there.")
+    await turn.say(f"Let's meet {name}! Send me {low}–{high} photos of {name} here — mention me or reply to me "
+                   f"with them, so I see them — then /done. {privately} /cancel stops without keeping anything.",
+                   link=link)
 
 
 async def photo_count(services: Services, concept: Concept) -> int:
@@ -221,7 +230,7 @@ async def done(services: Services, turn: Turn) -> None:
                                       notify_chat_id=turn.message.chat_id,
                                       warm_start=concept.tokens_file is not None)
     position = await services.queue.position(job)
-    await services.tracker.track(job, turn.channel, concept.display_name, position)
+    await services.tracker.track(job, turn.channel, concept.display_name, position, in_group=turn.chat.is_group)
     if not concept.description:  # the quick look could not write one while the photos came
         await describe_from_photos(services, turn, concept)
 

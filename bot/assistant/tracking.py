@@ -52,12 +52,18 @@ class JobTracker:
         self._openers: dict[str, ChannelOpener] = {}
         self._progress: dict[int, ProgressMessage] = {}
         self._channels: dict[int, Channel] = {}
+        self._in_group: set[int] = set()  # jobs tracked in a group chat
         queue.subscribe(self.on_event)
 
     def register_notifier(self, platform: str, opener: ChannelOpener) -> None:
         self._openers[platform] = opener
 
-    async def track(self, job: Job, channel: Channel, name: str, position: int, reason: str = "") -> None:
+    async def track(self, job: Job, channel: Channel, name: str, position: int, reason: str = "", *,
+                    in_group: bool = False) -> None:
+        """Show the job's progress in `channel`; a concept taught in a group is offered for sharing
+        there when it is ready."""
+        if in_group:
+            self._in_group.add(job.id)
         line = "next in line" if position <= 1 else f"#{position} in line"
         lead = f"{reason}. " if reason else ""
         sent = await channel.send(Reply(f"{lead}Learning {name}: waiting ({line})…", buttons=_cancel_button(job)))
@@ -85,18 +91,20 @@ class JobTracker:
         if progress is not None:
             await progress.update(Reply(final), final=True)
         self._progress.pop(job.id, None)
+        in_group = job.id in self._in_group
+        self._in_group.discard(job.id)
         channel = self._channels.pop(job.id, None) or await self._open(job)
         if channel is None:
             return
         if event.kind == "done":
-            await channel.send(await self._ready_reply(event))
+            await channel.send(await self._ready_reply(event, in_group))
         elif event.kind == "failed":
             await channel.send(Reply(f"I couldn't learn {name} ({event.error}). Your photos are kept: "
                                      f"/teach {name} and /done to try again."))
         elif progress is None:
             await channel.send(Reply(final))
 
-    async def _ready_reply(self, event: JobEvent) -> Reply:
+    async def _ready_reply(self, event: JobEvent, in_group: bool) -> Reply:
         name = event.concept.display_name
         photos = [await self.store.read_photo(p) for p in await self.store.list_photos(event.concept.id, "positive")]
         try:
@@ -106,8 +114,12 @@ class JobTracker:
             images = []
         if event.job.params.get("warm_start"):
             return Reply(f"I've refreshed {name} with your new photos and corrections.", images=images)
-        return Reply(f"{name} is ready! Send a photo and ask “is {name} in this?”, or ask me anything about {name}.",
-                     images=images)
+        text = f"{name} is ready! Send a photo and ask “is {name} in this?”, or ask me anything about {name}."
+        if not in_group:
+            return Reply(text, images=images)
+        # Taught in a group, the concept is still its owner's alone: offer to share it here.
+        return Reply(f"{text}\nOnly you can ask me about {name} here until you share it (/share {name}).",
+                     images=images, buttons=[[Button(f"Share {name} here", f"share:{event.concept.id}")]])
 
     async def _open(self, job: Job) -> Channel | None:
         opener = self._openers.get(job.notify_platform or "")

@@ -101,15 +101,41 @@ async def test_two_users_same_name_are_independent(assistant, person) -> None:
     assert ben.channel.last.text.startswith("Yes")
 
 
-async def test_teaching_in_a_group_sends_a_private_link(assistant, person) -> None:
+async def test_teaching_in_a_group_with_photos_stays_there_and_the_owner_shares_it(assistant, person) -> None:
+    ana, ben = person("ana", "group-1", group=True), person("ben", "group-1", group=True)
+    await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
+    await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
+    progress = next(m for m in ana.channel.sent if m.reply.text.startswith("Learning Bo"))
+    assert progress.current.text == "Learning Bo: done ✅", "progress edited in the group"
+    ready = next(m.reply for m in ana.channel.sent if "Bo is ready!" in m.reply.text)
+    assert "Only you can ask me about Bo here until you share it" in ready.text
+    [[share]] = ready.buttons
+    assert share.label == "Share Bo here"
+
+    await ben.says("is Bo in this?", photo(ORANGE, seed=50))
+    assert "couldn't tell whom you mean" in ben.channel.last.text, "Bo is Ana's until she shares it"
+    await ben.presses(share.data)
+    assert ben.channel.last.text == "Only the one who taught Bo can share it."
+    await ana.presses(share.data)
+    assert ana.channel.last.text.startswith("Everyone here can now ask me about Bo.")
+    await ben.says("is Bo in this?", photo(ORANGE, seed=51))
+    assert ben.channel.last.text.startswith("Yes, Bo is in this photo")
+
+
+async def test_teach_in_a_group_without_photos_offers_the_group_and_a_private_chat(assistant, person) -> None:
     ana = person("ana", "group-1", group=True)
     channel = await ana.says("/teach Bo")
+    assert "Send me 3–10 photos of Bo here" in channel.last.text
     assert channel.last.link == "https://t.me/yo_test_bot?start=teach_Bo"
-    assert await concept_rows(assistant) == 0
-    # The deep link lands in the private chat and starts teaching there.
+    # The deep link lands in the private chat and goes on teaching there...
     private = person("ana")
     await private.says("/start teach_Bo")
-    assert "Send me 3–10 photos of Bo" in private.channel.last.text
+    assert "Back to Bo: I have 0 photos so far" in private.channel.last.text
+    # ... or the photos come in the group, addressed to Yo.
+    await ana.says("", *[photo(ORANGE, seed=i) for i in range(3)])
+    assert any("Got 3 photos of Bo (3 in all)" in t for t in channel.texts)
+    await ana.says("/done")
+    await wait_for(lambda: any("Bo is ready!" in t for t in channel.texts))
 
 
 async def test_stop_cancels_a_running_training(settings) -> None:

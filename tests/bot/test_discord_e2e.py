@@ -64,13 +64,33 @@ async def test_teach_in_a_dm_with_photos_then_recognise_and_correct(server: Fake
     await server.wait_for_text("I'll remember this is Bo", interaction=press)
 
 
-async def test_teaching_by_mention_in_a_server_moves_to_a_dm(server: FakeDiscord, yo: Assistant) -> None:
-    alice = server.user("alice")
+async def test_teaching_by_mention_in_a_server_teaches_there(server: FakeDiscord, yo: Assistant) -> None:
+    alice, bob = server.user("alice"), server.user("bob")
     await server.say(alice, "this is Bo", mention=True,
-                      attachments=[server.attachment(photo(BO, seed=n)) for n in range(3)])
-    answer = await server.wait_for_text("private chat", server.general)
-    assert "/teach Bo" in answer.text
-    assert await concepts_of(yo, alice) == []
+                     attachments=[server.attachment(photo(BO, seed=n)) for n in range(3)])
+    ready = await server.wait_for_text("Bo is ready!", server.general, timeout=10)
+    await server.wait_for(lambda: any(m.edits and m.text == "Learning Bo: done ✅"
+                                      for m in server.messages(server.general)))  # progress edited there
+    assert await concepts_of(yo, alice) == ["Bo"]
+    await server.say(bob, "is Bo in this?", mention=True, attachments=[server.attachment(photo(BO, seed=20))])
+    await server.wait_for_text("couldn't tell whom you mean", server.general)
+    press = await server.click(alice, ready, ready.button("Share Bo here"))
+    await server.wait_for_text("Everyone here can now ask me about Bo", interaction=press)
+    await server.say(bob, "is Bo in this?", mention=True, attachments=[server.attachment(photo(BO, seed=21))])
+    await server.wait_for_text("Yes, Bo is in this photo", server.general)
+
+
+async def test_teach_in_a_server_without_photos_says_how_both_ways(server: FakeDiscord, yo: Assistant) -> None:
+    alice = server.user("alice")
+    await server.say(alice, "/teach Bo", mention=True)
+    offer = await server.wait_for_text("photos of Bo here", server.general)
+    assert "message me directly instead and say /teach Bo" in offer.text
+    dm = server.dm(alice)
+    await server.say(alice, "/teach Bo", channel=dm)
+    await server.wait_for_text("Back to Bo", dm)
+    await server.say(alice, "", channel=dm, attachments=[server.attachment(photo(BO, seed=n)) for n in range(3)])
+    await server.say(alice, "/done", channel=dm)
+    await server.wait_for_text("Bo is ready!", dm, timeout=10)
 
 
 async def test_slash_teach_with_photos_defers_and_follows_up_with_the_collage(server: FakeDiscord, yo: Assistant) -> None:

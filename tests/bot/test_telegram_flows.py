@@ -138,8 +138,8 @@ async def test_groups_answer_only_when_addressed(bot: FakeBotAPI) -> None:
     await teach(bot, ANA, "Bo", ORANGE)
     family = bot.group(title="Family")
     bot.text(ana, "/teach Rex", family)
-    offer = await bot.wait_for_text(family["id"], "Let's do the teaching in a private chat")
-    assert offer.buttons[0]["url"] == "https://t.me/YoTestBot?start=teach_Rex"
+    offer = await bot.wait_for_text(family["id"], "Send me 3–10 photos of Rex here")
+    assert offer.buttons[0]["url"] == "https://t.me/YoTestBot?start=teach_Rex"  # or in a private chat
     bot.text(ana, "/share Bo", family)
     await bot.wait_for_text(family["id"], "Everyone here can now ask me about Bo")
 
@@ -152,6 +152,22 @@ async def test_groups_answer_only_when_addressed(bot: FakeBotAPI) -> None:
 
     bot.text(ben, "does Bo like walks?", family, reply_to=answer)  # a reply to the bot
     await bot.wait_for_text(family["id"], "(fake answer to: does Bo like walks?)")
+
+
+async def test_an_album_captioned_teach_in_a_group_teaches_there_and_offers_sharing(bot: FakeBotAPI) -> None:
+    ana, ben = bot.user(ANA, "Ana"), bot.user(BEN, "Ben")
+    family = bot.group(title="Family")
+    bot.album(ana, [photo(ORANGE, seed=n) for n in range(4)], "/teach Bo", family)
+    await bot.wait_for_text(family["id"], "Got 4 photos of Bo")
+    ready = await bot.wait_for_text(family["id"], "Bo is ready!", timeout=10)
+    await bot.wait_for(lambda: any(m.content == "Learning Bo: done ✅" for m in bot.messages(family["id"])),
+                       timeout=3, what="the progress message edited in the group")
+    bot.photo(ben, photo(ORANGE, seed=20), "is Bo in this?", family, mention=True)
+    await bot.wait_for_text(family["id"], "couldn't tell whom you mean")
+    bot.press(ana, ready, ready.button("Share Bo here")["callback_data"])
+    await bot.wait_for_text(family["id"], "Everyone here can now ask me about Bo")
+    bot.photo(ben, photo(ORANGE, seed=21), "is Bo in this?", family, mention=True)
+    await bot.wait_for_text(family["id"], "Yes, Bo is in this photo")
 
 
 async def test_deep_link_from_a_group_starts_teaching_in_private(bot: FakeBotAPI) -> None:

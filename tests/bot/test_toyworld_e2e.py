@@ -47,33 +47,39 @@ async def server(yo: Assistant) -> AsyncIterator[FakeDiscord]:
         yield server
 
 
-async def verdict(server: FakeDiscord, alice: FakeUser, photo: Path) -> str:
-    """Yo's answer to "is Bo in this?" about one photo."""
-    dm = server.dm(alice)
+async def verdict(server: FakeDiscord, who: FakeUser, photo: Path) -> str:
+    """Yo's answer to "@Yo is Bo in this?" about one photo, in the server channel."""
 
     def answers() -> list[str]:
-        return [t for t in server.texts(dm) if "Bo is in this photo" in t]
+        return [t for t in server.texts(server.general) if "Bo is in this photo" in t or "whom you mean" in t]
 
     before = len(answers())
-    await server.say(alice, "is Bo in this?", channel=dm,
+    await server.say(who, "is Bo in this?", mention=True,
                      attachments=[server.attachment(photo.read_bytes(), "photo.png", "image/png")])
     await server.wait_for(lambda: len(answers()) > before, timeout=120)
     return answers()[-1]
 
 
-async def test_a_concept_learned_from_five_photos_recognises_a_new_photo_refuses_a_lookalike_and_knows_its_colour(
+async def test_a_concept_taught_in_a_server_from_five_photos_recognises_a_new_photo_refuses_a_lookalike(
         server: FakeDiscord, world: Path) -> None:
-    alice = server.user("alice")
-    dm = server.dm(alice)
+    """The headline flow where it happens: "@Yo this is Bo" with five photos in a server channel."""
+    alice, bob = server.user("alice"), server.user("bob")
     five = sorted((world / "train" / "bo").iterdir())
     photos = [server.attachment(p.read_bytes(), p.name, "image/png") for p in five]
-    await server.say(alice, "this is Bo", channel=dm, attachments=photos)
-    await server.wait_for_text("Bo is ready!", dm, timeout=600)
+    await server.say(alice, "this is Bo", mention=True, attachments=photos)
+    await server.wait_for_text("Bo is ready!", server.general, timeout=600)
+    progress = [m for m in server.messages(server.general) if m.text.startswith("Learning Bo")]
+    assert len(progress) == 1 and len(progress[0].edits) >= 2, "progress edited in place, in the channel"
 
     held_out = [world / "test" / name / f"{n}.png" for name in ("bo", "mam") for n in range(3)]
     asked = [await verdict(server, alice, photo) for photo in held_out]
     said_yes = [answer.startswith("Yes, Bo is in this photo") for answer in asked]
     assert sum(said_yes[:3]) >= 2 and sum(said_yes[3:]) <= 1, asked  # most of each right (all six were)
 
-    await server.say(alice, "what colour is Bo?", channel=dm)  # no photo: from the learned tokens alone
-    await server.wait_for_text("purple", dm, timeout=120)
+    await server.say(alice, "what colour is Bo?", mention=True)  # no photo: from the learned tokens alone
+    await server.wait_for_text("purple", server.general, timeout=120)
+
+    assert "whom you mean" in await verdict(server, bob, held_out[0]), "Bo is Alice's until she shares it"
+    share = await server.slash(alice, "share", name="Bo")
+    await server.wait_for_text("Everyone here can now ask me about Bo", interaction=share)
+    assert "Bo is in this photo" in await verdict(server, bob, held_out[0])
