@@ -113,6 +113,16 @@ class Assistant:
                           message.message_id, message.user_id, message.chat_id)
             await channel.send(Reply("Sorry, something went wrong on my side. Please try again in a moment."))
 
+    async def own_names(self, who: Who) -> list[str]:
+        """The names of this person's concepts, for an adapter to offer as they type one (Discord's
+        autocomplete). Read only: someone unknown or not admitted gets none and nothing is stored."""
+        if not await self.access.admits(who):
+            return []
+        user = await self.store.find_user(who.platform, who.user_id)
+        if user is None:
+            return []
+        return [c.display_name for c in await self.store.list_concepts(user.id)]
+
     async def press(self, press: ButtonPress, channel: Channel) -> None:
         message = Message(platform=press.platform, user_id=press.user_id, chat_id=press.chat_id,
                           is_group=press.is_group, user_name=press.user_name, user_handle=press.user_handle,

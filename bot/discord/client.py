@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 import discord
 from discord import app_commands
 
+from bot.assistant.access import Who
 from bot.assistant.commands import BY_WORD, ArgType, Audience, Command, Kind
 from bot.assistant.intents import Intent
 from bot.assistant.messages import ButtonPress, Channel, Message, Reply
@@ -24,10 +25,13 @@ from .outbound import DM_FILESIZE_LIMIT, NO_MENTIONS, DiscordChannel, EditGate, 
 log = logging.getLogger(__name__)
 
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+AUTOCOMPLETE_CHOICES = 25  # Discord's most
 
 
 class AssistantLike(Protocol):
     async def handle(self, message: Message, channel: Channel, intent: Intent | None = None) -> None: ...
+
+    async def own_names(self, who: Who) -> list[str]: ...
 
     async def press(self, press: ButtonPress, channel: Channel) -> None: ...
 
@@ -196,6 +200,24 @@ class YoClient(discord.Client):
         """Slash commands (buttons are discord.py's dynamic items, see buttons.py)."""
         if interaction.type is discord.InteractionType.application_command:
             await self.run_command(interaction)
+        elif interaction.type is discord.InteractionType.autocomplete:
+            await self.offer_names(interaction)
+
+    async def offer_names(self, interaction: discord.Interaction[Any]) -> None:
+        """A concept option being typed: the asker's concepts whose names hold what they typed so far."""
+        options = (interaction.data or {}).get("options", [])
+        typed = str(next((o.get("value", "") for o in options if o.get("focused")), "")).casefold()
+        user = interaction.user
+        try:
+            names = await self.assistant.own_names(Who(PLATFORM, str(user.id), user.name, roles_of(user)))
+        except Exception:
+            log.exception("could not list the concepts of %s for autocomplete", user.id)
+            names = []
+        matches = [n for n in names if typed in n.casefold()][:AUTOCOMPLETE_CHOICES]
+        try:
+            await interaction.response.autocomplete([app_commands.Choice(name=n, value=n) for n in matches])
+        except discord.HTTPException as error:  # the user typed on: this answer is no longer wanted
+            log.debug("autocomplete answer failed: %s", error)
 
     async def run_command(self, interaction: discord.Interaction[Any]) -> None:
         """A slash command as the assistant's typed intent (its options are the table's arguments):

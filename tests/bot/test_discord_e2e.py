@@ -211,3 +211,18 @@ async def test_one_users_messages_are_answered_in_the_order_sent(server: FakeDis
     assert len(counted) == 3 and max(counted) < learning, texts
     assert not any("I have 0" in text for text in texts), texts
     assert server.texts(bob_dm)
+
+
+async def test_concept_options_offer_the_askers_own_names_as_they_type(server: FakeDiscord, yo: Assistant) -> None:
+    alice, bob = server.user("alice"), server.user("bob")
+    await teach_bo_in_dm(server, alice)
+    dm = server.dm(alice)
+    await server.say(alice, "this is Boris", channel=dm,
+                     attachments=[server.attachment(photo(SKY, seed=n), f"boris{n}.jpg") for n in range(3)])
+    await server.wait_for_text("Boris is ready!", dm, timeout=10)
+    assert await server.typing_option(alice, "forget", "name", "") == ["Bo", "Boris"]
+    assert await server.typing_option(alice, "rename", "name", "ri") == ["Boris"]
+    assert await server.typing_option(bob, "share", "name", "b") == [], "nobody else's names"
+    carol = server.user("carol")
+    assert await server.typing_option(carol, "forget", "name", "") == []
+    assert await yo.store.find_user("discord", str(carol.id)) is None, "nothing stored for a stranger"

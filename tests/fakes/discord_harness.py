@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
 
+from bot.assistant.access import Who
 from bot.assistant.intents import Intent
 from bot.assistant.messages import ButtonPress, Channel, Message, Reply
 from bot.discord.app import build_client
@@ -80,6 +81,9 @@ class ScriptedAssistant:
     async def echo(message: Message, channel: Channel) -> None:
         await channel.send(Reply(f"got {message.text!r} with {len(message.photos)} photo(s)"
                                  + (f" and {len(message.reply_photos)} replied" if message.reply_photos else "")))
+
+    async def own_names(self, who: Who) -> list[str]:
+        return []
 
     async def press(self, press: ButtonPress, channel: Channel) -> None:
         self.presses.append((press, channel))

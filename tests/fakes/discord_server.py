@@ -149,6 +149,7 @@ class FakeDiscord:
         self.posted: list[Posted] = []
         self.received: list[dict[str, Any]] = []  # messages users sent, as dispatched
         self.typing: list[int] = []
+        self.choices: dict[str, list[dict[str, Any]]] = {}  # interaction token → the names offered
         self.callbacks: list[tuple[int, int]] = []  # (interaction id, callback type)
         self.interactions: dict[str, Interaction] = {}  # by token
         self.commands: list[dict[str, Any]] = []
@@ -339,6 +340,18 @@ class FakeDiscord:
         if resolved:
             data["resolved"] = {"attachments": resolved}
         return await self._interact(user, 2, data, channel_id, in_guild, name=name)
+
+    async def typing_option(self, user: FakeUser, name: str, option: str, typed: str, /, *,
+                            channel: int | None = None) -> list[str]:
+        """`user` types `typed` into /name's `option`; the names the bot offers (autocomplete)."""
+        channel_id = channel if channel is not None else self.general
+        command = next((c for c in self.commands if c["name"] == name), None)
+        data = {"id": command["id"] if command else str(snowflake()), "name": name, "type": 1,
+                "options": [{"name": option, "type": 3, "value": typed, "focused": True}]}
+        interaction = await self._interact(user, 4, data, channel_id, self.channels[channel_id]["type"] == 0,
+                                           name=name)
+        await self.wait_for(lambda: interaction.token in self.choices)
+        return [choice["value"] for choice in self.choices[interaction.token]]
 
     async def click(self, user: FakeUser, message: Posted, custom_id: str) -> Interaction:
         """`user` presses the button `custom_id` on a message the bot sent."""
@@ -549,6 +562,8 @@ class FakeDiscord:
         message_id = None
         resource: dict[str, Any] = {"type": kind}
         data = body.get("data") or {}
+        if kind == 8:  # autocomplete choices
+            self.choices[token] = data.get("choices") or []
         if kind == 4:  # an immediate message
             posted = Posted(snowflake(), interaction.channel_id, data.get("content") or "", files,
                             data.get("components") or [], "response", interaction_id=interaction.id)
