@@ -4,7 +4,6 @@ and the ✅ / ❌ corrections that turn answers into training examples."""
 from __future__ import annotations
 
 import asyncio
-import re
 
 from personalization.protocol import ModelUnavailable
 from storage.images import BadImage, sanitize_image
@@ -219,20 +218,8 @@ async def feedback(services: Services, turn: Turn, role_code: str, concept_id: i
     return None
 
 
-DRAW_OPTIONS = re.compile(r"^(?:(?P<n>[1-4])\s+(?:pictures?\s+of\s+|images?\s+of\s+)?)?(?P<text>.*?)"
-                          r"(?:\s+seed\s+(?P<seed>\d{1,9}))?$", re.IGNORECASE | re.DOTALL)
-
-
-def draw_options(text: str) -> tuple[str, int, int | None]:
-    """"3 pictures of Bo on a beach seed 7" → ("Bo on a beach", 3, 7)."""
-    match = DRAW_OPTIONS.match(text.strip())
-    assert match is not None  # the pattern matches any text
-    seed = match.group("seed")
-    return match.group("text").strip(), int(match.group("n") or 1), int(seed) if seed else None
-
-
-async def draw(services: Services, turn: Turn, text: str) -> None:
-    subject, n, seed = draw_options(text)
+async def draw(services: Services, turn: Turn, subject: str, n: int = 1, seed: int | None = None) -> None:
+    """Draw `n` pictures of `subject` (which may name concepts); the same seed, the same pictures."""
     if not subject:
         await turn.say("What should I draw? Try /draw Bo on a beach (or /draw 3 Bo on a beach seed 7).")
         return

@@ -187,6 +187,7 @@ class Assistant:
 
     async def _dispatch(self, turn: Turn, intent: Intent) -> None:
         services, message = self.services, turn.message
+        typed = {name: str(value) for name, value in intent.values.items()}  # a slash command's texts
         # Photos (with no command of their own) while teaching belong to that concept.
         if message.photos and intent.kind in (Kind.WHO, Kind.ASK, Kind.DONE):
             session = await teaching.active_session(services, turn)
@@ -215,9 +216,9 @@ class Assistant:
             case Kind.FORGET_ME:
                 await library.forget_me(services, turn)
             case Kind.DESCRIBE:
-                await library.describe(services, turn, intent.argument)
+                await library.describe(services, turn, intent.argument, typed.get("name"), typed.get("text"))
             case Kind.RENAME:
-                await library.rename(services, turn, intent.argument)
+                await library.rename(services, turn, intent.argument, typed.get("name"), typed.get("new"))
             case Kind.SHARE | Kind.UNSHARE:
                 await library.share(services, turn, intent.argument, undo=intent.kind is Kind.UNSHARE)
             case Kind.REMEMBER:
@@ -225,7 +226,8 @@ class Assistant:
             case Kind.STOP:
                 await library.stop(services, turn)
             case Kind.DRAW:
-                await asking.draw(services, turn, intent.argument)
+                await asking.draw(services, turn, str(intent.values.get("text", "")), int(intent.values.get("count", 1)),
+                                  int(seed) if (seed := intent.values.get("seed")) is not None else None)
             case Kind.NOT_THIS:
                 await asking.not_this(services, turn, intent.argument)
             case Kind.RECOGNISE:

@@ -181,12 +181,8 @@ def help_lines(commands: list[Command]) -> str:
     return "\n".join(f"{c.usage} — {c.help}" for c in commands)
 
 
-def argument_text(command: Command, values: dict[str, str | int]) -> str:
-    """Typed arguments in the words the command takes when typed, for the handlers that read
-    those words: ("draw", {text: "Bo", count: 3, seed: 7}) → "3 Bo seed 7"."""
-    if command.kind is Kind.DRAW:
-        count, seed = values.get("count"), values.get("seed")
-        return " ".join(str(part) for part in (count, values.get("text", ""), *(("seed", seed) if seed is not None
-                                                                                 else ())) if part is not None)
+def words_of(command: Command, values: dict[str, str | int]) -> str:
+    """The words among typed arguments, in the table's order: what a handler that takes words
+    alone reads (/forget's name, /remember's fact), and what the message-length bound measures."""
     return " ".join(str(values[a.name]) for a in command.arguments
-                    if a.type is not ArgType.PHOTOS and values.get(a.name) not in (None, ""))
+                    if a.type not in (ArgType.PHOTOS, ArgType.INTEGER) and values.get(a.name) not in (None, ""))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 
 # `Kind` and the command table live in commands.py; intents are made of them.
-from .commands import ADMIN_KINDS, BY_WORD, MAX_QUESTION_CHARS, Audience, Command, Kind, argument_text
+from .commands import ADMIN_KINDS, BY_WORD, MAX_DRAWINGS, MAX_QUESTION_CHARS, Audience, Command, Kind, words_of
 
 __all__ = ["ADMIN_KINDS", "COMMANDS", "COMMAND_WORDS", "MAX_QUESTION_CHARS", "Intent", "Kind", "parse"]
 
@@ -19,18 +19,32 @@ __all__ = ["ADMIN_KINDS", "COMMANDS", "COMMAND_WORDS", "MAX_QUESTION_CHARS", "In
 @dataclass(frozen=True)
 class Intent:
     kind: Kind
-    argument: str = ""  # the text after a command, or the message text
+    argument: str = ""  # the words after a command, or the message text
     command: str = ""  # the command word as typed, for "unknown command" replies
-    # A command's arguments by name, already typed (a Discord slash command's options); empty
-    # when the command came as text, whose `argument` the handlers read.
+    # The command's arguments by name, typed: a Discord slash command's options, or what the
+    # words alone tell (/draw's count and seed). Handlers take these before reading the words.
     values: dict[str, str | int] = field(default_factory=dict, hash=False)
 
     @classmethod
     def of_command(cls, command: Command, values: dict[str, str | int]) -> Intent:
-        """The intent of `command` given with typed arguments (no parsing): its handler still
-        reads the words the command takes when typed, made from the values."""
+        """The intent of `command` given with typed arguments: nothing to parse."""
         given = {name: value for name, value in values.items() if value is not None and value != ""}
-        return cls(command.kind, argument_text(command, given), command=command.name, values=given)
+        return cls(command.kind, words_of(command, given), command=command.name, values=given)
+
+
+_DRAW_OPTIONS = re.compile(rf"^(?:(?P<count>[1-{MAX_DRAWINGS}])\s+(?:pictures?\s+of\s+|images?\s+of\s+)?)?"
+                           r"(?P<text>.*?)(?:\s+seed\s+(?P<seed>\d{1,9}))?$", re.IGNORECASE | re.DOTALL)
+
+
+def draw_values(words: str) -> dict[str, str | int]:
+    """"3 pictures of Bo on a beach seed 7" → {"text": "Bo on a beach", "count": 3, "seed": 7}:
+    /draw's typed arguments, as the words give them."""
+    match = _DRAW_OPTIONS.match(words.strip())
+    assert match is not None  # the pattern matches any text
+    values: dict[str, str | int] = {"text": match.group("text").strip(), "count": int(match.group("count") or 1)}
+    if match.group("seed"):
+        values["seed"] = int(match.group("seed"))
+    return values
 
 
 _COMMAND = re.compile(r"^/(\w+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
@@ -63,6 +77,8 @@ def parse(text: str, *, has_photo: bool) -> Intent:
             return Intent(Kind.UNKNOWN_COMMAND, argument, command=word)
         if known.kind is Kind.ASK and argument:  # "/ask is Bo in this?" is the question as if typed alone
             return parse(argument, has_photo=has_photo)
+        if known.kind is Kind.DRAW:
+            return Intent(Kind.DRAW, argument, command=word, values=draw_values(argument))
         return Intent(known.kind, argument, command=word)
     lowered = text.lower().rstrip(" .!")
     if lowered in _DONE_WORDS:
@@ -72,7 +88,7 @@ def parse(text: str, *, has_photo: bool) -> Intent:
     if (m := _REMEMBER.match(text)):
         return Intent(Kind.REMEMBER, m.group(1).strip())
     if (m := _DRAW.match(text)):
-        return Intent(Kind.DRAW, m.group(1).strip())
+        return Intent(Kind.DRAW, m.group(1).strip(), values=draw_values(m.group(1)))
     if has_photo:
         if (m := _TEACH.match(text)) and not _NOT_THIS.search(text):
             return Intent(Kind.TEACH, m.group(1).strip())

@@ -70,31 +70,43 @@ async def confirm_forget(services: Services, turn: Turn, concept_id: int) -> str
     return f"Forgot {concept.display_name}: photos, tokens and notes are deleted."
 
 
-async def rename(services: Services, turn: Turn, argument: str) -> None:
-    parts = argument.split()
-    if len(parts) < 2:
-        await turn.say("Say /rename OLD NEW, for example /rename Bo Bobby.")
-        return
-    # The old name may itself have spaces: try the longest prefix that names a concept.
-    for cut in range(len(parts) - 1, 0, -1):
-        old = " ".join(parts[:cut])
-        concept = await services.store.find_concept(turn.user.id, normalize_name(old))
-        if concept is not None:
-            new_raw = " ".join(parts[cut:])
-            break
+async def rename(services: Services, turn: Turn, words: str, old: str | None = None, new: str | None = None) -> None:
+    """/rename OLD NEW: the two names typed (a slash command's options), or else read from the words."""
+    if old is not None and new is not None:
+        concept = await own_concept(services, turn, old, "rename")
+        new_raw = new
     else:
-        await turn.say(f"You have no concept called “{parts[0][:40]}”. /concepts lists yours.")
+        split = await _old_and_new(services, turn, words)
+        if split is None:
+            return
+        concept, new_raw = split
+    if concept is None:
         return
     try:
-        new = clean_name(new_raw)
-        await services.store.rename_concept(concept.id, turn.user.id, new, normalize_name(new))
+        name = clean_name(new_raw)
+        await services.store.rename_concept(concept.id, turn.user.id, name, normalize_name(name))
     except InvalidName as reason:
         await turn.say(str(reason))
         return
     except ConceptExists:
         await turn.say(f"You already have a concept called {new_raw}.")
         return
-    await turn.say(f"{concept.display_name} is now called {new}.")
+    await turn.say(f"{concept.display_name} is now called {name}.")
+
+
+async def _old_and_new(services: Services, turn: Turn, words: str) -> tuple[Concept, str] | None:
+    """"Big Bo Bobby" → (the concept Big Bo, "Bobby"): the old name may have spaces, so the longest
+    first words that name a concept are it."""
+    parts = words.split()
+    if len(parts) < 2:
+        await turn.say("Say /rename OLD NEW, for example /rename Bo Bobby.")
+        return None
+    for cut in range(len(parts) - 1, 0, -1):
+        concept = await services.store.find_concept(turn.user.id, normalize_name(" ".join(parts[:cut])))
+        if concept is not None:
+            return concept, " ".join(parts[cut:])
+    await turn.say(f"You have no concept called “{parts[0][:40]}”. /concepts lists yours.")
+    return None
 
 
 async def share(services: Services, turn: Turn, raw_name: str, *, undo: bool = False) -> None:
@@ -163,14 +175,22 @@ async def stop_job(services: Services, turn: Turn, job_id: int) -> str:
     return "Stopping…"
 
 
-async def describe(services: Services, turn: Turn, argument: str) -> None:
-    """/describe NAME TEXT: the user's own words for the concept, used until (and beside) its tokens."""
-    own = await services.store.list_concepts(turn.user.id)
-    mentions = [m for m in find_mentions(argument, [(c.display_name, c) for c in own]) if m.start == 0]
-    if not mentions or not argument[mentions[0].end:].strip():
+async def describe(services: Services, turn: Turn, words: str, name: str | None = None,
+                   text: str | None = None) -> None:
+    """/describe NAME TEXT: the user's own words for the concept, used until (and beside) its tokens.
+    The name and the text typed (a slash command's options), or else read from the words."""
+    if name is not None and text is not None:
+        concept = await own_concept(services, turn, name, "describe")
+        if concept is None:
+            return
+    else:
+        own = await services.store.list_concepts(turn.user.id)
+        mentions = [m for m in find_mentions(words, [(c.display_name, c) for c in own]) if m.start == 0]
+        concept, text = (mentions[0].item, words[mentions[0].end:]) if mentions else (None, "")
+    text = text.strip()[:300]
+    if concept is None or not text:
         await turn.say("Say /describe NAME and a few words, like /describe Bo a small tan corgi with a red collar.")
         return
-    concept, text = mentions[0].item, argument[mentions[0].end:].strip()[:300]
     await services.store.set_description(concept.id, text)
     await turn.say(f"Thanks, noted: {concept.display_name} is {text}")
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from bot.assistant.asking import draw_options
 from bot.assistant.commands import (
     BY_WORD,
     COMMANDS,
@@ -21,11 +20,10 @@ from bot.assistant.commands import (
     Audience,
     Command,
     admin_commands,
-    argument_text,
     menu,
     user_commands,
 )
-from bot.assistant.intents import Intent, Kind, parse
+from bot.assistant.intents import Intent, Kind, draw_values, parse
 from bot.assistant.texts import ADMIN_HELP, HELP
 from bot.discord import commands as discord_commands
 from bot.discord.inbound import MAX_ATTACHMENTS
@@ -72,14 +70,18 @@ def test_limits_are_the_same_everywhere() -> None:
     teach, draw = BY_WORD["teach"], BY_WORD["draw"]
     assert teach.argument("photos").high == PHOTOS_PER_MESSAGE == MAX_ATTACHMENTS == 10
     assert (draw.argument("count").low, draw.argument("count").high) == (1, MAX_DRAWINGS) == (1, 4)
-    # the typed values say exactly what the typed words say
+    # the typed words make the same typed values as the slash command's options
     for count in range(1, MAX_DRAWINGS + 1):
         for seed in (None, 0, MAX_SEED):
             values: dict[str, str | int] = {"text": "Bo on a beach", "count": count}
             if seed is not None:
                 values["seed"] = seed
-            assert draw_options(argument_text(draw, values)) == ("Bo on a beach", count, seed)
-    assert draw_options(f"{MAX_DRAWINGS + 1} Bo")[1] == 1, "a count over the limit is not taken as one"
+            words = f"{count} Bo on a beach" + (f" seed {seed}" if seed is not None else "")
+            typed, parsed = Intent.of_command(draw, values), parse(f"/draw {words}", has_photo=False)
+            assert (parsed.kind, parsed.values) == (typed.kind, typed.values)
+            assert parse(f"draw {count} pictures of Bo on a beach" + (f" seed {seed}" if seed is not None else ""),
+                         has_photo=False).values == values
+    assert draw_values(f"{MAX_DRAWINGS + 1} Bo")["count"] == 1, "a count over the limit is not taken as one"
 
 
 # ---- /help --------------------------------------------------------------------------------------------
@@ -110,7 +112,7 @@ async def test_telegram_menus_are_the_tables(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", user_commands(), ids=lambda c: c.name)
 async def test_each_command_on_telegram_and_the_terminal(command: Command, tmp_path: Path) -> None:
-    text = f"/{command.name} {argument_text(command, example_values(command))}".strip()
+    text = f"/{command.name} {' '.join(str(v) for v in example_values(command).values())}".strip()
     assistant = RecordingAssistant()
     async with telegram_bot(telegram_settings(tmp_path / "data"), assistant) as (api, _):
         api.text(api.user(101), text)

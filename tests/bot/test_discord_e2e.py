@@ -114,6 +114,25 @@ async def test_slash_draw_answers_with_a_picture(server: FakeDiscord) -> None:
     assert isinstance(pixel, tuple) and pixel[0] > 150 > pixel[2]  # the stand-in draws in Bo's orange
 
 
+async def test_slash_options_reach_the_handlers_typed(server: FakeDiscord, yo: Assistant) -> None:
+    """Options that words would blur: a name with a space, a subject that starts with a number,
+    a count and a seed (which typed as words would read "3 3 dogs … seed 7")."""
+    alice = server.user("alice")
+    dm = server.dm(alice)
+    await server.say(alice, "this is Big Bo", channel=dm,
+                     attachments=[server.attachment(photo(BO, seed=n), f"bo{n}.jpg") for n in range(3)])
+    await server.wait_for_text("Big Bo is ready!", dm, timeout=10)
+    described = await server.slash(alice, "describe", channel=dm, name="Big Bo", text="a tall orange dog")
+    await server.wait_for_text("Thanks, noted: Big Bo is a tall orange dog", interaction=described)
+    renamed = await server.slash(alice, "rename", channel=dm, name="Big Bo", new="Bobby Two")
+    await server.wait_for_text("Big Bo is now called Bobby Two.", interaction=renamed)
+    drawn = await server.slash(alice, "draw", channel=dm, text="2 Bobby Two on a beach", count=3, seed=7)
+    drawing = await server.wait_for_text("Here you go: 2 Bobby Two on a beach", interaction=drawn)
+    assert len(drawing.files) == 3
+    drawer = yo.services.models
+    assert [args[2:] for name, args in drawer.calls if name == "draw"] == [(3, 7)]  # type: ignore[attr-defined]
+
+
 async def test_slash_ask_about_a_photo(server: FakeDiscord) -> None:
     alice = server.user("alice")
     await teach_bo_in_dm(server, alice)

@@ -40,8 +40,15 @@ def test_aliases_and_admin_words() -> None:
     assert "status" not in COMMAND_WORDS, "admins' command words stay free as concepts' names"
 
 
-def test_a_typed_intent_carries_its_values_and_the_handlers_words() -> None:
+def test_a_typed_intent_carries_its_values_and_its_words() -> None:
     rename = Intent.of_command(BY_WORD["rename"], {"name": "Bo", "new": "Bobby"})
     assert (rename.kind, rename.argument, rename.values) == (Kind.RENAME, "Bo Bobby", {"name": "Bo", "new": "Bobby"})
     draw = Intent.of_command(BY_WORD["draw"], {"text": "Bo", "count": 2, "seed": None})
-    assert (draw.argument, draw.values) == ("2 Bo", {"text": "Bo", "count": 2})
+    assert (draw.argument, draw.values) == ("Bo", {"text": "Bo", "count": 2})
+
+
+def test_the_words_of_draw_give_its_values() -> None:
+    assert parse("/draw 3 pictures of Bo on a beach seed 7", has_photo=False).values == \
+        {"text": "Bo on a beach", "count": 3, "seed": 7}
+    assert parse("draw Bo", has_photo=False).values == {"text": "Bo", "count": 1}
+    assert parse("/draw", has_photo=False).values == {"text": "", "count": 1}
