@@ -30,9 +30,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from personalization.engine import Engine, TrainConfig, evaluate  # noqa: E402
-from personalization.toyworld.benchmark import write_benchmark  # noqa: E402
-from personalization.toyworld.pretrain import pretrain_tiny_model  # noqa: E402
+from lab import evaluate  # noqa: E402
+from personalization import Engine, TrainConfig  # noqa: E402
+from lab.toyworld.benchmark import write_benchmark  # noqa: E402
+from lab.toyworld.pretrain import pretrain_tiny_model  # noqa: E402
 
 SETTINGS: dict[str, tuple[dict[str, int], bool]] = {  # name -> (TrainConfig changes, others' photos as "no")
     "recognition only": ({"qa_per_photo": 0, "hard_per_positive": 0}, False),

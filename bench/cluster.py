@@ -29,9 +29,9 @@ import ray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from personalization.cluster import RayModelService, host_workers  # noqa: E402
-from personalization.protocol import TrainRequest  # noqa: E402
-from personalization.queue import JobEvent, TrainingQueue  # noqa: E402
+from serving.cluster import RayModelService, host_workers  # noqa: E402
+from serving.protocol import TrainRequest  # noqa: E402
+from bot.training.queue import JobEvent, TrainingQueue  # noqa: E402
 from storage import Store  # noqa: E402
 from tests.fakes.photos import photo  # noqa: E402
 
@@ -77,7 +77,7 @@ def _plain_process(model: str, jobs: int, epochs: int, photos: int, barrier: Any
     import torch
 
     torch.set_num_threads(1)
-    from personalization.engine import Engine
+    from personalization import Engine
 
     engine = Engine.load(model, device="cpu")
     engine.train(TrainRequest("warm", positives=[photo(seed=s) for s in range(photos)], epochs=1))
@@ -157,7 +157,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
         if model is None:
-            from personalization.engine.tiny import build_tiny_model
+            from lab.tiny import build_tiny_model
 
             model = str(build_tiny_model(Path(folder) / "tiny", seed=0))
         ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="yo", log_to_driver=False)

@@ -37,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import train as bench_train  # noqa: E402  (bench/train.py: photos, timers)
-from personalization.engine import Engine, TrainConfig  # noqa: E402
-from personalization.engine.backends.janus import JanusBackend  # noqa: E402
-from personalization.engine.drawing import Drawing, DrawRequest, png  # noqa: E402
-from personalization.engine.drawtrainer import DrawingTrainer  # noqa: E402
-from personalization.engine.gendata import DrawingConfig, Drawn  # noqa: E402
-from personalization.engine.genbatch import DrawRow  # noqa: E402
-from personalization.engine.inference import open_photo  # noqa: E402
-from personalization.protocol import TrainRequest  # noqa: E402
+from personalization import Engine, TrainConfig  # noqa: E402
+from personalization.backends.janus import JanusBackend  # noqa: E402
+from personalization.drawing import Drawing, DrawRequest, png  # noqa: E402
+from personalization.drawtrainer import DrawingTrainer  # noqa: E402
+from personalization.gendata import DrawingConfig, Drawn  # noqa: E402
+from personalization.genbatch import DrawRow  # noqa: E402
+from personalization.inference import open_photo  # noqa: E402
+from serving.protocol import TrainRequest  # noqa: E402
 
 SHAPES: dict[str, dict[str, Any]] = {
     "tiny": {},  # build_tiny_janus' defaults: 16 image tokens, text 2 x 64
@@ -63,8 +63,8 @@ def janus_pro_7b(device: torch.device, layers: int | None = None) -> Engine:
     from transformers import JanusConfig, JanusForConditionalGeneration, JanusVisionConfig, JanusVQVAEConfig
     from transformers import LlamaConfig
 
-    from personalization.engine.tiny import build_tokenizer
-    from personalization.engine.tiny_janus import JANUS_SPECIALS, build_janus_processor
+    from lab.tokenizer import build_tokenizer
+    from lab.tiny_janus import JANUS_SPECIALS, build_janus_processor
 
     tokenizer = build_tokenizer(2000, specials=JANUS_SPECIALS)
     text = LlamaConfig(vocab_size=102400, hidden_size=4096, intermediate_size=11008, num_hidden_layers=layers or 30,
@@ -91,7 +91,7 @@ def drawer(engine: Engine) -> JanusBackend:
 def build(shape: str, device: torch.device, folder: Path, layers: int | None) -> Engine:
     if shape == "janus-pro-7b":
         return janus_pro_7b(device, layers)
-    from personalization.engine.tiny import build_tiny_model
+    from lab.tiny import build_tiny_model
 
     path = build_tiny_model(folder / shape, kind="janus", seed=0, **SHAPES[shape])
     return Engine.load(str(path), device=str(device))

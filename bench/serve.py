@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import train as bench_train  # noqa: E402  (bench/train.py: the llava-7b shapes)
 
-from personalization.client import WorkerProcessService  # noqa: E402
-from personalization.engine import Engine  # noqa: E402
-from personalization.engine.concept import Concept  # noqa: E402
-from personalization.protocol import ConceptRef, TrainRequest, TrainResult  # noqa: E402
+from serving.client import WorkerProcessService  # noqa: E402
+from personalization import Engine  # noqa: E402
+from personalization.concept import Concept  # noqa: E402
+from serving.protocol import ConceptRef, TrainRequest, TrainResult  # noqa: E402
 
 
 def photos(n: int, size: int = 224) -> list[bytes]:
@@ -146,7 +146,7 @@ class InstantModels:
 
 
 async def bench_queue(jobs: int = 50) -> None:
-    from personalization.queue import TrainingQueue
+    from bot.training.queue import TrainingQueue
     from storage import Store
 
     models = InstantModels()
@@ -198,7 +198,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
         if model is None:
-            from personalization.engine.tiny import build_tiny_model
+            from lab.tiny import build_tiny_model
 
             model = str(build_tiny_model(Path(folder) / "tiny", seed=0))
         if args.shape == "llava-7b":

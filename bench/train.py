@@ -5,7 +5,7 @@
 Both train one concept on the same model, the same photos and the same conversations
 (5 photos of the subject, 250 negatives, attribute QA), for a fixed time each:
 
-- yo: `personalization.engine.trainer` — vision features computed once up front, padded
+- yo: `personalization.trainer` — vision features computed once up front, padded
   batches, the questions about one photo sharing its sequence, logits at answer tokens only,
   the concept's vectors held outside the model;
 - recipe: the Yo'LLaVA code's loop as written — batch 1, one (photo, question, answer) per
@@ -39,15 +39,15 @@ from PIL import Image, ImageDraw, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from personalization.engine import (  # noqa: E402
+from personalization import (  # noqa: E402
     Engine,
     TrainConfig,
     data,  # noqa: E402
 )
-from personalization.engine.backends.llava import LlavaBackend  # noqa: E402
-from personalization.engine.inference import open_photo  # noqa: E402
-from personalization.engine.trainer import Trainer  # noqa: E402
-from personalization.protocol import TrainRequest  # noqa: E402
+from personalization.backends.llava import LlavaBackend  # noqa: E402
+from personalization.inference import open_photo  # noqa: E402
+from personalization.trainer import Trainer  # noqa: E402
+from serving.protocol import TrainRequest  # noqa: E402
 
 SHAPES: dict[str, dict[str, Any]] = {
     "tiny": {},  # build_tiny_model's defaults: 64 image tokens, text 2 x 128
@@ -89,7 +89,8 @@ def llava_7b(device: torch.device, layers: int | None = None, torchvision: bool 
     """
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    from personalization.engine.tiny import build_processor, build_tokenizer
+    from lab.tiny import build_processor
+    from lab.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer(2000)
     vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=layers or 24,
@@ -116,7 +117,7 @@ def llava_7b(device: torch.device, layers: int | None = None, torchvision: bool 
 def build(shape: str, device: torch.device, folder: Path, layers: int | None) -> Engine:
     if shape == "llava-7b":
         return llava_7b(device, layers)
-    from personalization.engine.tiny import build_tiny_model
+    from lab.tiny import build_tiny_model
 
     return Engine.load(str(build_tiny_model(folder / shape, seed=0, **SHAPES[shape])), device=str(device))
 

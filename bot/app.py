@@ -10,9 +10,9 @@ import signal
 import threading
 from pathlib import Path
 
-from personalization.availability import SMOKE_HINT, problems
-from personalization.protocol import ModelService, ModelUnavailable
-from personalization.client import WorkerProcessService
+from serving.availability import SMOKE_HINT, problems
+from serving.protocol import ModelService, ModelUnavailable
+from serving.client import WorkerProcessService
 from storage import Store
 
 from .assistant import Assistant
@@ -35,7 +35,7 @@ def smoke_model(data_dir: Path) -> Path:
     """A tiny random model under the data folder, built once, for smoke runs."""
     folder = data_dir / "smoke-model"
     if not (folder / "config.json").exists():
-        from personalization.engine.tiny import build_tiny_model
+        from lab.tiny import build_tiny_model
 
         build_tiny_model(folder, kind="llava", seed=0)
     return folder
@@ -45,7 +45,7 @@ def model_service(settings: Settings, *, smoke: bool = False) -> ModelService:
     if smoke:
         return WorkerProcessService(str(smoke_model(settings.yo_data_dir)), device="cpu", label=SMOKE_LABEL)
     if settings.yo_ray_address:  # scale-out: the model lives on `yo worker` machines, not here
-        from personalization.cluster import RayModelService
+        from serving.cluster import RayModelService
 
         try:
             return RayModelService(settings.yo_ray_address, settings.yo_model).connect(settings.yo_ray_wait_seconds)

@@ -175,8 +175,8 @@ def _print_human(verb: str, result: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # The engine's verbs parse their own options.
-    passthrough = {"tiny-model": "personalization.engine.tiny", "toyworld": "personalization.toyworld.benchmark",
-                   "eval": "personalization.engine.evaluate"}
+    passthrough = {"tiny-model": "lab.tiny_model", "toyworld": "lab.toyworld.benchmark",
+                   "eval": "lab.evaluate"}
     if argv and argv[0] in passthrough:
         return _passthrough(passthrough[argv[0]], argv[1:])
     as_json = "--json" in argv
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(error), EXIT_USAGE, as_json)
     _log_setup(args.verb, args.verbose)
     settings = load_settings()
-    from personalization.protocol import ModelUnavailable
+    from serving.protocol import ModelUnavailable
     from storage.images import BadImage
 
     from .app import ModelNotReady, run
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run(settings, smoke=args.smoke))
             return 0
         if args.verb == "worker":
-            from personalization.cluster.host import serve
+            from serving.cluster.host import serve
 
             return serve(settings, address=args.address, count=args.workers, name=args.name, join=args.join)
         if args.verb == "console":

@@ -29,8 +29,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from personalization.protocol import ModelService
-from personalization.queue import TrainingQueue
+from serving.protocol import ModelService
+from bot.training.queue import TrainingQueue
 
 log = logging.getLogger(__name__)
 

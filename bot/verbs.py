@@ -13,7 +13,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from personalization.protocol import ModelUnavailable
 from storage import Store
 from storage.models import Concept, User
 
@@ -123,14 +122,11 @@ async def draw(assistant: Assistant, user: str, text: str, out: Path, n: int = 1
                seed: int | None = None) -> dict[str, Any]:
     """Draw n images; the first goes to OUT, the others beside it (OUT-2.png, …). Stores nothing."""
     services = assistant.services
-    drawer = getattr(services.models, "draw", None)
-    if drawer is None:
-        raise ModelUnavailable(f"the model {services.models.model_id} cannot draw")
     known = await _known_user(assistant.store, user)
     visible = [] if known is None else await services.store.visible_concepts(known.id, None)
     concepts, segments = asking.named_in(visible, text)
     refs = [await services.concept_ref(c) for c in concepts]
-    images = await drawer(segments, refs, n=n, seed=seed)
+    images = await services.models.draw(segments, refs, n=n, seed=seed)
     paths = [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(2, len(images) + 1)]
     for path, image in zip(paths, images):
         path.write_bytes(image)

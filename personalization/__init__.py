@@ -1,0 +1,135 @@
+"""The personalization engine: a frozen multimodal model plus concepts learned as a few tokens.
+
+    engine = Engine.load("llava-hf/llava-1.5-7b-hf")          # or a folder from `yo tiny-model`
+    result = engine.train(TrainRequest(name="Bo", positives=[...]))
+    bo = ConceptRef(name="Bo", tokens=result.tokens)
+    engine.recognise(photo, [bo])                              # -> [Recognition(present, probability)]
+    engine.answer(["What colour is ", 0, "?"], [bo])          # -> "Bo is brown."
+    engine.answer([...], [bo], on_text=print)                  # prints "Bo is", then "Bo is brown."
+    engine.draw([0, " on a beach"], [bo], n=2, seed=7)         # -> [PNG bytes, PNG bytes] (Janus-Pro)
+
+A model that draws (Janus-Pro) trains concepts with two token sets (drawtrainer.py).
+Synchronous PyTorch; the model worker calls it from one thread at a time. This package is a
+library: it imports nothing of the bot, the store, the model service or the lab
+(tests/test_layers.py holds it to that), and this module and types.py are its public face.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .types import (CancelToken, ConceptRef, ProgressCallback, Recognition, Segments, TextCallback,
+                    TrainingCancelled, TrainProgress, TrainRequest, TrainResult)
+from .backends import Backend, DrawingBackend, load_backend
+from .concept import Concept, ConceptMismatch
+from .drawing import DrawRequest, Drawing
+from .inference import Inference, open_photo
+from .instant import Prototype, fit_prototype
+from .negatives import NegativePool
+from .trainer import TrainConfig, train_concept
+
+__all__ = ["CancelToken", "Concept", "ConceptMismatch", "ConceptRef", "Engine", "ProgressCallback", "Recognition",
+           "Segments", "TextCallback", "TrainConfig", "TrainingCancelled", "TrainProgress", "TrainRequest",
+           "TrainResult"]
+
+
+class Engine:
+    def __init__(self, backend: Backend, config: TrainConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or TrainConfig()
+        self.inference = Inference(backend)
+        self.drawing = Drawing(backend, self.inference) if isinstance(backend, DrawingBackend) else None
+        self.negative_pool = NegativePool(backend)  # everyday photos' features, computed once per folder
+
+    @classmethod
+    def load(cls, model_id_or_path: str, device: str | None = None, load_in_4bit: bool = False,
+             n_slots: int = 8, k: int = 16, config: TrainConfig | None = None) -> "Engine":
+        backend = load_backend(str(model_id_or_path), device=device, load_in_4bit=load_in_4bit,
+                               n_slots=n_slots, k=k)
+        return cls(backend, config)
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    @property
+    def can_draw(self) -> bool:
+        return self.drawing is not None
+
+    def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> TrainResult:
+        if self.can_draw:  # concepts it can also draw: generation tokens too
+            from .drawtrainer import train_drawing_concept
+
+            return train_drawing_concept(self, request, progress=progress, cancel=cancel)
+        return train_concept(self, request, progress=progress, cancel=cancel)
+
+    def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
+        return self.recognise_batch([(photo, concepts)])[0]
+
+    def recognise_batch(self, requests: Sequence[tuple[bytes, Sequence[ConceptRef]]]) -> list[list[Recognition]]:
+        """Concepts with tokens are asked through the model; concepts that only have a
+        prototype so far (not trained yet) are recognised by the instant path."""
+        learned = [(photo, [c for c in concepts if not _instant_only(c)]) for photo, concepts in requests]
+        answers = iter(self.inference.recognise_batch([r for r in learned if r[1]]))
+        instant = [[c for c in concepts if _instant_only(c)] for _, concepts in requests]
+        features = iter(self.image_features([photo for (photo, _), wanted in zip(requests, instant) if wanted])) \
+            if any(instant) else iter(())
+        results = []
+        for (photo, concepts), (_, asked), quick in zip(requests, learned, instant):
+            by_model = iter(next(answers)) if asked else iter(())
+            feature = next(features)[None] if quick else None
+            row = []
+            for concept in concepts:
+                if _instant_only(concept):
+                    p = float(Prototype.from_bytes(concept.prototype).probability(feature)[0])  # type: ignore[arg-type]
+                    row.append(Recognition(present=p >= 0.5, probability=p))
+                else:
+                    row.append(next(by_model))
+            results.append(row)
+        return results
+
+    def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
+        """The instant recogniser of a concept (see instant.py), as bytes for a ConceptRef."""
+        features = self.image_features(list(positives) + list(negatives))
+        return fit_prototype(features[: len(positives)], features[len(positives):]).to_bytes()
+
+    def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
+               on_text: TextCallback | None = None) -> str:
+        """The greedy answer; `on_text` (if given) is called with the answer so far as it is written."""
+        return self.answer_batch([(question, concepts, photo)], [on_text] if on_text else None)[0]
+
+    def answer_batch(self, requests: Sequence[tuple[Segments, Sequence[ConceptRef], bytes | None]],
+                     on_text: Sequence[TextCallback | None] | None = None) -> list[str]:
+        """One pass for many users' questions; `on_text[i]` (if any) gets only request i's text so far."""
+        return self.inference.answer_batch(requests, on_text)
+
+    def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
+             seed: int | None = None) -> list[bytes]:
+        """n PNG images of the text, concepts named by index as in questions; the same seed, the same images."""
+        return self.draw_batch([(segments, concepts, n, seed)])[0]
+
+    def draw_batch(self, requests: Sequence[DrawRequest]) -> list[list[bytes]]:
+        if self.drawing is None:
+            raise ValueError(f"{self.model_id} cannot draw; drawing needs a model that makes images, such as Janus-Pro")
+        return self.drawing.draw_batch(requests)
+
+    def describe(self, photos: Sequence[bytes]) -> str:
+        return self.inference.describe(photos)
+
+    def image_features(self, photos: Sequence[bytes]) -> torch.Tensor:
+        """Pooled, L2-normalised vision features [n, d] of the base model's own vision tower."""
+        return self.backend.image_features([open_photo(p) for p in photos])
+
+    def load_concept(self, data: bytes) -> Concept:
+        """A concept file, checked against this base model (raises ConceptMismatch)."""
+        return Concept.from_bytes(data, self.backend.fingerprint, self.model_id)
+
+
+def _instant_only(concept: ConceptRef) -> bool:
+    return concept.tokens is None and concept.prototype is not None
+
+
+__all__ = ["Engine", "TrainConfig", "Concept", "ConceptMismatch"]

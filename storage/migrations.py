@@ -103,7 +103,7 @@ CREATE INDEX jobs_by_user ON jobs (user_id, started_at);
 CREATE UNIQUE INDEX jobs_one_queued_per_concept ON jobs (concept_id) WHERE state = 'queued';
 """
 
-# The instant recogniser of a concept (personalization/engine/instant.py): a few KB, kept in
+# The instant recogniser of a concept (personalization/instant.py): a few KB, kept in
 # the row because it is read with the concept and replaced whenever its photos change.
 V2 = """
 ALTER TABLE concepts ADD COLUMN prototype BLOB;

@@ -76,7 +76,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random LLaVA saved like a real checkpoint (answers mean nothing)."""
-    from personalization.engine.tiny import build_tiny_model
+    from lab.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llava", seed=0)
 

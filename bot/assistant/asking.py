@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from personalization.protocol import ModelUnavailable
+from serving.protocol import ModelUnavailable
 from storage.images import BadImage, sanitize_image
 from storage.models import Concept
 
@@ -223,16 +223,16 @@ async def draw(services: Services, turn: Turn, subject: str, n: int = 1, seed: i
     if not subject:
         await turn.say("What should I draw? Try /draw Bo on a beach (or /draw 3 Bo on a beach seed 7).")
         return
-    drawer = getattr(services.models, "draw", None)
-    if drawer is None:
-        raise ModelUnavailable(f"I can't draw with the model I run ({services.models.model_id}); "
-                               "drawing needs one that makes images, such as Janus-Pro.")
     concepts, segments = await mentioned(services, turn, subject)
     refs = [await services.concept_ref(c) for c in concepts]
     waiting = [c.display_name for c in concepts if not c.tokens_file]
     note = f" (I'm still learning {', '.join(waiting)}, so this is from my description.)" if waiting else ""
     progress = await turn.say(f"Drawing {n} picture{'s' if n > 1 else ''} of {subject}…{note}")
     await turn.channel.show_activity("upload_photo")
-    images = await drawer(segments, refs, n=n, seed=seed)
+    try:
+        images = await services.models.draw(segments, refs, n=n, seed=seed)
+    except ModelUnavailable as reason:  # a model that does not draw, or none at hand: say so there
+        await progress.edit(Reply(str(reason)))
+        return
     await progress.edit(Reply(f"Drew {subject}.{note}"))
     await turn.say(f"Here you go: {subject}", images=list(images))

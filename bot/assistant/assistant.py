@@ -15,8 +15,8 @@ import logging
 import time
 from typing import Awaitable, Callable
 
-from personalization.protocol import ModelService, ModelUnavailable
-from personalization.queue import TrainingQueue
+from serving.protocol import ModelService, ModelUnavailable
+from bot.training.queue import TrainingQueue
 from storage import Store
 from storage.images import BadImage
 

@@ -49,6 +49,7 @@ MAX_QUESTION_CHARS = 4000
 PHOTOS_PER_MESSAGE = 10
 MAX_DRAWINGS = 4  # pictures per /draw
 MAX_SEED = 999_999_999  # nine digits, as the text form "/draw Bo seed 7" takes
+MAX_NAME_LENGTH = 32  # a concept's name (names.py says what else a name must be)
 
 
 class Audience(Enum):
@@ -82,7 +83,6 @@ class Argument:
     def max_length(self) -> int | None:
         """The longest text this argument takes (names are short; texts fit one message)."""
         if self.type in (ArgType.CONCEPT, ArgType.NAME):
-            from .names import MAX_NAME_LENGTH  # here: names.py needs intents.py, which is built on this table
             return MAX_NAME_LENGTH
         if self.type in (ArgType.TEXT, ArgType.ACCOUNT):
             return MAX_QUESTION_CHARS // 2  # so that all of a command's texts fit together

@@ -7,8 +7,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from personalization.protocol import ConceptRef, ModelService
-from personalization.queue import TrainingQueue
+from serving.protocol import ConceptRef, ModelService
+from bot.training.queue import TrainingQueue
 from storage import Store
 from storage.models import Chat, Concept, User
 

@@ -1,42 +1,38 @@
-"""The instant path (personalization/engine/instant.py) as the assistant uses it.
+"""The instant path (personalization/instant.py) as the assistant uses it.
 
 A concept's prototype is (re)computed whenever its photos change: as they arrive while teaching
-(from the minimum number on), after /cancel takes some back, and after corrections. Until tokens exist it recognises on its own; afterwards it
-pre-filters "who is in this photo?" across many concepts and gives a second opinion.
+(from the minimum number on), after /cancel takes some back, and after corrections. Until
+tokens exist it recognises on its own; afterwards it pre-filters "who is in this photo?" across
+many concepts and gives a second opinion. Its negatives are training's (bot/training/examples.py).
 """
 
 from __future__ import annotations
 
 import logging
 
-from personalization.protocol import ConceptRef
+from serving.protocol import ConceptRef
 from storage.models import Concept
 
+from ..training.examples import negatives_of, positives_of
 from .context import Services
 
 log = logging.getLogger(__name__)
 
-MAX_NEGATIVES = 40
 # "Who is in this photo?" asks the model about at most this many concepts; the prototype picks them.
 MAX_ASKED = 8
 PREFILTER_FLOOR = 0.1
 
 
 async def update_prototype(services: Services, concept: Concept) -> None:
-    store = services.store
-    positives = [await store.read_photo(p) for p in await store.list_photos(concept.id, "positive")]
+    positives = await positives_of(services.store, concept)
     if not positives:
         return
-    negatives = [await store.read_photo(p) for p in await store.list_photos(concept.id, "negative")]
-    for other in await store.list_concepts(concept.owner_id):  # the owner's other subjects: natural look-alikes
-        if other.id != concept.id and len(negatives) < MAX_NEGATIVES:
-            negatives += [await store.read_photo(p) for p in (await store.list_photos(other.id, "positive"))[:5]]
     try:
-        data = await services.models.prototype(positives, negatives[:MAX_NEGATIVES])
+        data = await services.models.prototype(positives, await negatives_of(services.store, concept))
     except Exception:  # the instant path is a bonus: training and answers go on without it
         log.exception("could not compute the prototype of concept %s", concept.id)
         return
-    await store.set_prototype(concept.id, data)
+    await services.store.set_prototype(concept.id, data)
 
 
 def quick_ref(concept: Concept) -> ConceptRef:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Generic, Iterable, Sequence, TypeVar
 
+from .commands import MAX_NAME_LENGTH
 from .intents import COMMAND_WORDS
 
-MAX_NAME_LENGTH = 32
 # Letters and digits of any script, spaces, and the punctuation real names use.
 _ALLOWED_PUNCTUATION = set(" -'’._")
 # Words that would make every sentence mention the concept.
@@ -154,7 +154,7 @@ def find_mentions(text: str, named: Iterable[tuple[str, T]]) -> list[Mention[T]]
 
 
 def to_segments(text: str, mentions: Sequence[Mention[T]], index_of: dict[T, int]) -> list[str | int]:
-    """Split text into literal pieces and concept indices (personalization.protocol.Segments)."""
+    """Split text into literal pieces and concept indices (serving.protocol.Segments)."""
     segments: list[str | int] = []
     cursor = 0
     for mention in mentions:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from personalization.protocol import TrainProgress
-from personalization.queue import JobEvent, TrainingQueue
+from serving.protocol import TrainProgress
+from bot.training.queue import JobEvent, TrainingQueue
 from storage import Store
 from storage.models import Job
 

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 from bot.app import build_assistant
 from bot.assistant import Assistant
 from bot.settings import Settings
-from personalization.protocol import ModelService
+from serving.protocol import ModelService
 
 
 @asynccontextmanager

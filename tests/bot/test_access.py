@@ -16,7 +16,7 @@ from bot.assistant import Assistant, Message, Photo
 from bot.assistant.access import BLOCKS_FRESH_SECONDS, People, Who, parse_account, parse_people
 from bot.assistant.texts import ADMIN_HELP, ADMINS_ONLY, REFUSED
 from bot.settings import Settings
-from personalization.protocol import ModelService
+from serving.protocol import ModelService
 from storage import Store
 from tests.bot.conftest import Person, wait_for
 from tests.fakes.chat import RecordingChannel

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.app import build_assistant
 from bot.assistant import Assistant, Photo
 from bot.assistant.tracking import progress_text
-from personalization.protocol import TrainProgress
+from serving.protocol import TrainProgress
 from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
 from tests.fakes.models import FakeModelService

@@ -19,7 +19,7 @@ from bot.discord.client import YoClient
 from bot.operations import Operations, OperationsServer, report_connected, serve_operations
 from bot.settings import Settings
 from bot.telegram.handlers import report_error
-from personalization.protocol import ConceptRef, Segments, TextCallback
+from serving.protocol import ConceptRef, Segments, TextCallback
 from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
 from tests.fakes.models import FakeModelService

@@ -13,7 +13,7 @@ from bot.assistant import Assistant, Message
 from bot.assistant.asking import WRITING
 from bot.console import ConsoleChannel
 from bot.settings import Settings
-from personalization.protocol import ConceptRef, ModelUnavailable, Segments, TextCallback
+from serving.protocol import ConceptRef, ModelUnavailable, Segments, TextCallback
 from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
 from tests.fakes.discord_harness import connected

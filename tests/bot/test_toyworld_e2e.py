@@ -18,7 +18,7 @@ import pytest
 
 from bot.assistant import Assistant
 from bot.settings import Settings
-from personalization.toyworld.benchmark import write_benchmark
+from lab.toyworld.benchmark import write_benchmark
 from tests.bot.running import running
 from tests.fakes.discord_harness import connected
 from tests.fakes.discord_server import FakeDiscord, FakeUser

@@ -15,8 +15,9 @@ from typing import Sequence
 
 from PIL import Image
 
-from personalization.protocol import (
+from serving.protocol import (
     CancelToken,
+    ModelUnavailable,
     ConceptRef,
     ProgressCallback,
     Recognition,
@@ -96,6 +97,11 @@ class FakeModelService:
         avg = [sum(c[i] for c in colours) / len(colours) for i in range(3)]
         return TrainResult(tokens=json.dumps({"colour": avg}).encode(), train_accuracy=1.0,
                            epochs_run=self.train_steps)
+
+    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
+                   seed: int | None = None) -> list[bytes]:
+        raise ModelUnavailable(f"I can't draw with the model I run ({self.model_id}); "
+                               "drawing needs one that makes images, such as Janus-Pro.")
 
     async def close(self) -> None:
         return None

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from personalization.engine import Engine, TrainConfig
-from personalization.engine.tiny import build_tiny_model
+from personalization import Engine, TrainConfig
+from lab.tiny import build_tiny_model
 
 torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from more
 

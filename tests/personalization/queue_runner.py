@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from personalization.queue import TrainingQueue
+from bot.training.queue import TrainingQueue
 from storage import Store
 from tests.fakes.models import FakeModelService
 

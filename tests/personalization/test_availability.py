@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from personalization.availability import problems
+from serving.availability import problems
 
 
 def test_a_folder_without_a_checkpoint(tmp_path: Path) -> None:

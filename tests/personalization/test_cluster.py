@@ -13,9 +13,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from personalization.cluster import RayModelService, host_workers  # noqa: E402
-from personalization.protocol import ConceptRef, ModelUnavailable  # noqa: E402
-from personalization.queue import JobEvent, TrainingQueue  # noqa: E402
+from serving.cluster import RayModelService, host_workers  # noqa: E402
+from serving.protocol import ConceptRef, ModelUnavailable  # noqa: E402
+from bot.training.queue import JobEvent, TrainingQueue  # noqa: E402
 from storage import Store  # noqa: E402
 from storage.models import Concept  # noqa: E402
 from tests.bot.conftest import wait_for  # noqa: E402

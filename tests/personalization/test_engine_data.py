@@ -6,8 +6,8 @@ import pytest
 
 import random
 
-from personalization.engine import data, phrasings
-from personalization.engine.prompts import continue_turn, fill, join_turn
+from personalization import data, phrasings
+from personalization.prompts import continue_turn, fill, join_turn
 
 
 def test_phrasings() -> None:
@@ -65,7 +65,7 @@ def llama_style_tokenizer() -> object:
     from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from personalization.engine.tiny import corpus
+    from lab.tokenizer import corpus
 
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
@@ -82,8 +82,9 @@ def llama_style_tokenizer() -> object:
 
 
 def test_a_sequence_built_piece_by_piece_has_the_whole_strings_ids() -> None:
-    from personalization.engine.prompts import ChatFormat, Tokens
-    from personalization.engine.tiny import build_processor, build_tokenizer
+    from personalization.prompts import ChatFormat, Tokens
+    from lab.tiny import build_processor
+    from lab.tokenizer import build_tokenizer
 
     for tokenizer in (build_tokenizer(2000), llama_style_tokenizer()):
         if "<yo_c0>" not in tokenizer.get_vocab():
@@ -111,9 +112,10 @@ def test_a_long_question_with_many_mentions_tokenizes_as_one_string_in_linear_ti
     a 120,000-character question naming Bo 6,667 times took 689 s). A tail of context gives the same ids."""
     import time
 
-    from personalization.engine import prompts
-    from personalization.engine.prompts import ChatFormat, Tokens
-    from personalization.engine.tiny import build_processor, build_tokenizer
+    from personalization import prompts
+    from personalization.prompts import ChatFormat, Tokens
+    from lab.tiny import build_processor
+    from lab.tokenizer import build_tokenizer
 
     sentence = "what colour is the red dog with a hat, and where does he sleep at night?"
     for tokenizer in (build_tokenizer(2000), llama_style_tokenizer()):

@@ -8,7 +8,8 @@ from typing import Callable
 
 import pytest
 
-from personalization.engine import Engine, evaluate
+from lab import evaluate
+from personalization import Engine
 
 
 def make_dataset(root: Path, make_photo: Callable[..., bytes]) -> Path:

@@ -10,12 +10,12 @@ import pytest
 import torch
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from personalization.engine import Concept, ConceptMismatch, Engine
-from personalization.engine.batch import Branch, Row, hidden_states, pack, yes_probability
-from personalization.engine.inference import Inference, Prompt, open_photo
-from personalization.engine.phrasings import RECOGNITION_ASKED
-from personalization.engine.prompts import fill, join_turn
-from personalization.protocol import ConceptRef
+from personalization import Concept, ConceptMismatch, Engine
+from personalization.batch import Branch, Row, hidden_states, pack, yes_probability
+from personalization.inference import Inference, Prompt, open_photo
+from personalization.phrasings import RECOGNITION_ASKED
+from personalization.prompts import fill, join_turn
+from serving.protocol import ConceptRef
 
 
 def random_concept(engine: Engine, name: str, seed: int, scale: float = 1.0) -> ConceptRef:
@@ -210,7 +210,7 @@ def test_concept_vectors_enter_exactly_where_their_tokens_are(engine: Engine, ti
 
 
 def test_loading_errors_are_clear(tmp_path: Path) -> None:
-    from personalization.engine.backends.llava import quantization_config
+    from personalization.backends.llava import quantization_config
 
     with pytest.raises(RuntimeError, match="4-bit"):
         quantization_config(torch.device("cpu"))

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from personalization.engine import tiny
+from lab import tiny, tiny_model
 
 
 def test_loads_like_a_hub_checkpoint_and_generates(tiny_model: Path) -> None:
@@ -43,8 +43,8 @@ def test_sizes_are_overridable_and_seeded(tmp_path: Path) -> None:
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert tiny.main([str(tmp_path / "m"), "--seed", "2", "--kind", "llava"]) == 0
+    assert tiny_model.main([str(tmp_path / "m"), "--seed", "2", "--kind", "llava"]) == 0
     assert (tmp_path / "m" / "config.json").exists() and (tmp_path / "m" / "tokenizer.json").exists()
     # `--kind janus` builds one (test_janus.py); toy-world pretraining is written for the LLaVA one only.
-    assert tiny.main([str(tmp_path / "j"), "--kind", "janus", "--pretrain", "toyworld"]) == 2
+    assert tiny_model.main([str(tmp_path / "j"), "--kind", "janus", "--pretrain", "toyworld"]) == 2
     assert "tiny LLaVA" in capsys.readouterr().err

@@ -13,11 +13,11 @@ from typing import Callable
 import pytest
 import torch
 
-from personalization.engine import Concept, Engine, data, negatives
-from personalization.engine.data import Example
-from personalization.engine.inference import open_photo
-from personalization.engine.trainer import Trainer, train_concept
-from personalization.protocol import ConceptRef, TrainingCancelled, TrainProgress, TrainRequest
+from personalization import Concept, Engine, data, negatives
+from personalization.data import Example
+from personalization.inference import open_photo
+from personalization.trainer import Trainer, train_concept
+from serving.protocol import ConceptRef, TrainingCancelled, TrainProgress, TrainRequest
 
 
 def parameter_hashes(engine: Engine) -> dict[str, str]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from personalization.engine import Engine
-from personalization.engine.instant import Prototype, fit_prototype
-from personalization.protocol import ConceptRef
+from personalization import Engine
+from personalization.instant import Prototype, fit_prototype
+from serving.protocol import ConceptRef
 from tests.fakes.photos import photo
 
 

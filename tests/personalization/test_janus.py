@@ -21,14 +21,15 @@ import pytest
 import torch
 from PIL import Image
 
-from personalization.engine import Concept, Engine, TrainConfig, evaluate
-from personalization.engine.backends.janus import JanusBackend
-from personalization.engine.drawing import Drawing, GuidedSampler
-from personalization.engine.drawtrainer import DrawingTrainer, train_drawing_concept
-from personalization.engine.gendata import DrawingConfig, category_prompt, soft_tokens
-from personalization.engine.inference import open_photo
-from personalization.engine.tiny import build_tiny_clip, build_tiny_model
-from personalization.protocol import ConceptRef, ModelUnavailable, TrainRequest
+from lab import evaluate
+from personalization import Concept, Engine, TrainConfig
+from personalization.backends.janus import JanusBackend
+from personalization.drawing import Drawing, GuidedSampler
+from personalization.drawtrainer import DrawingTrainer, train_drawing_concept
+from personalization.gendata import DrawingConfig, category_prompt, soft_tokens
+from personalization.inference import open_photo
+from lab.tiny import build_tiny_clip, build_tiny_model
+from serving.protocol import ConceptRef, ModelUnavailable, TrainRequest
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -90,7 +91,7 @@ def trained(janus: Engine) -> Trained:
 def test_tiny_janus_loads_like_a_checkpoint(tiny_janus: Path, tmp_path: Path) -> None:
     from transformers import AutoConfig, AutoProcessor, JanusForConditionalGeneration
 
-    from personalization.engine import tiny
+    from lab import tiny_model
 
     processor = AutoProcessor.from_pretrained(tiny_janus)
     model = JanusForConditionalGeneration.from_pretrained(tiny_janus)
@@ -100,7 +101,7 @@ def test_tiny_janus_loads_like_a_checkpoint(tiny_janus: Path, tmp_path: Path) ->
     text = processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
                                          add_generation_prompt=True, tokenize=False)
     assert text == "<|User|>: Hi\n\n<|Assistant|>:"
-    assert tiny.main([str(tmp_path / "cli"), "--kind", "janus"]) == 0 and (tmp_path / "cli" / "config.json").exists()
+    assert tiny_model.main([str(tmp_path / "cli"), "--kind", "janus"]) == 0 and (tmp_path / "cli" / "config.json").exists()
 
 
 def test_understanding_goes_through_the_same_slots_with_understanding_tokens_forced(janus: Engine,
@@ -222,7 +223,7 @@ def test_eval_measures_clip_i_with_a_tiny_clip(janus: Engine, tmp_path: Path,
 
 
 async def test_worker_process_draws_png_bytes(tiny_janus: Path, tiny_model: Path) -> None:
-    from personalization.client import WorkerProcessService
+    from serving.client import WorkerProcessService
 
     drawer = WorkerProcessService(str(tiny_janus), device="cpu")
     reader = WorkerProcessService(str(tiny_model), device="cpu")

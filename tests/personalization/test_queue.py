@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from personalization.protocol import ModelUnavailable, TrainRequest
-from personalization.queue import JobEvent, TrainingQueue
+from serving.protocol import ModelUnavailable, TrainRequest
+from bot.training.queue import JobEvent, TrainingQueue
 from storage import Store
 from tests.bot.conftest import wait_for
 from tests.fakes.models import FakeModelService

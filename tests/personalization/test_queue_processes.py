@@ -13,9 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
-from personalization.queue import TrainingQueue, owner_is_gone
+from bot.training.queue import TrainingQueue, owner_is_gone
 from storage import Store
 from tests.bot.conftest import wait_for
 from tests.fakes.models import FakeModelService

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from personalization.toyworld import benchmark
-from personalization.toyworld.pretrain import AttributeProbe, named_values
-from personalization.toyworld.questions import SampleMaker, concept_qa
-from personalization.toyworld.world import ATTRIBUTES, Subject, all_subjects, lookalikes, photos
+from lab.toyworld import benchmark
+from lab.toyworld.pretrain import AttributeProbe, named_values
+from lab.toyworld.questions import SampleMaker, concept_qa
+from lab.toyworld.world import ATTRIBUTES, Subject, all_subjects, lookalikes, photos
 
 
 def test_every_lookalike_differs_in_exactly_one_attribute() -> None:
@@ -108,7 +108,7 @@ def test_pretraining_through_the_command_line_saves_a_checkpoint_the_engine_load
     import subprocess
     import sys
 
-    from personalization.engine import Engine
+    from personalization import Engine
 
     folder = tmp_path / "stand-in"
     done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder), "--pretrain", "toyworld",

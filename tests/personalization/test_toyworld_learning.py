@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import torch
 
-from personalization.engine import Engine, TrainConfig, evaluate
-from personalization.engine.instant import Prototype
-from personalization.toyworld.benchmark import write_benchmark
+from lab import evaluate
+from personalization import Engine, TrainConfig
+from personalization.instant import Prototype
+from lab.toyworld.benchmark import write_benchmark
 
 SEEDS = [random.SystemRandom().randrange(1_000_000) for _ in range(2)]
 TRAINED = 3  # concepts trained per benchmark, of its six
@@ -41,7 +42,7 @@ def stand_in_shortfall(figures: dict[str, float]) -> str | None:
     if not short:
         return None
     return (f"the toy-world stand-in's pretraining fell short of its own held-out floors {STAND_IN_FLOORS} "
-            f"(figures {figures}): a failure here is the stand-in's (personalization/toyworld/pretrain.py), "
+            f"(figures {figures}): a failure here is the stand-in's (lab/toyworld/pretrain.py), "
             "not the concept trainer's")
 
 

@@ -14,16 +14,18 @@ from typing import Any
 
 import torch
 
-from personalization.engine import Engine
-from personalization.engine.inference import Prompt, Writing
-from personalization.protocol import ConceptRef, Recognition, TrainProgress, TrainRequest, TrainingCancelled
-from personalization.worker import Worker
+from personalization import Engine
+from personalization.inference import Prompt, Writing
+from serving.protocol import (Answer, ConceptRef, Describe, Recognise, Recognition, Request, Train, TrainingCancelled,
+                              TrainProgress, TrainRequest)
+from serving.worker import Worker
 
 
 class CountingEngine:
     """Answers from the concept's name; records every forward pass and its batch."""
 
     model_id = "counting-engine"
+    can_draw = False
 
     def __init__(self, train_steps: int = 50, step_seconds: float = 0.02) -> None:
         self.forward_passes: list[list[str]] = []
@@ -61,8 +63,8 @@ class Client:
         assert self.ours.recv()["ready"]
         self.messages: list[dict[str, Any]] = []
 
-    def send(self, request_id: int, op: str, *args: Any, stream: bool = False) -> None:
-        self.ours.send({"id": request_id, "op": op, "args": args, **({"stream": True} if stream else {})})
+    def send(self, request_id: int, request: Request, *, stream: bool = False) -> None:
+        self.ours.send({"id": request_id, "request": request, **({"stream": True} if stream else {})})
 
     def progress_of(self, request_id: int) -> list[Any]:
         return [m["progress"] for m in self.messages if m["id"] == request_id and "progress" in m]
@@ -82,7 +84,7 @@ def test_three_users_requests_share_one_forward_pass() -> None:
     engine = CountingEngine()
     client = Client(engine, batch_window=0.2)
     for request_id, name in ((1, "ana's Bo"), (2, "ben's Bo"), (3, "cat's Kiwi")):
-        client.send(request_id, "recognise", name.encode(), [ConceptRef(name)])
+        client.send(request_id, Recognise(name.encode(), [ConceptRef(name)]))
     answers = {i: client.wait_for(i)["result"] for i in (1, 2, 3)}
     assert engine.forward_passes == [["ana's Bo", "ben's Bo", "cat's Kiwi"]]
     assert all(answers[i][0].present for i in (1, 2, 3))  # each got its own concept's result
@@ -92,10 +94,10 @@ def test_three_users_requests_share_one_forward_pass() -> None:
 def test_a_question_is_answered_while_training_runs() -> None:
     engine = CountingEngine(train_steps=100, step_seconds=0.02)  # about two seconds of training
     client = Client(engine)
-    client.send(1, "train", TrainRequest("Bo", positives=[]))
+    client.send(1, Train(TrainRequest("Bo", positives=[])))
     time.sleep(0.2)
     asked = time.monotonic()
-    client.send(2, "answer", ["what is ", 0, "?"], [ConceptRef("Bo")], None)
+    client.send(2, Answer(["what is ", 0, "?"], [ConceptRef("Bo")]))
     answer = client.wait_for(2)
     waited = time.monotonic() - asked
     assert answer["result"] == "answer about Bo"
@@ -107,10 +109,10 @@ def test_a_question_is_answered_while_training_runs() -> None:
 def test_cancel_stops_a_running_training_within_a_step() -> None:
     engine = CountingEngine(train_steps=500, step_seconds=0.02)
     client = Client(engine)
-    client.send(1, "train", TrainRequest("Bo", positives=[]))
+    client.send(1, Train(TrainRequest("Bo", positives=[])))
     time.sleep(0.2)
     cancelled_at = time.monotonic()
-    client.ours.send({"op": "cancel", "target": 1})
+    client.ours.send({"control": "cancel", "target": 1})
     message = client.wait_for(1)
     assert message.get("cancelled") and time.monotonic() - cancelled_at < 0.5
 
@@ -118,8 +120,8 @@ def test_cancel_stops_a_running_training_within_a_step() -> None:
 def test_a_failing_request_fails_alone() -> None:
     engine = CountingEngine()
     client = Client(engine)
-    client.send(1, "describe", [])  # CountingEngine has no describe: that request fails
-    client.send(2, "recognise", b"Bo", [ConceptRef("Bo")])
+    client.send(1, Describe([]))  # CountingEngine has no describe: that request fails
+    client.send(2, Recognise(b"Bo", [ConceptRef("Bo")]))
     assert not client.wait_for(1)["ok"]
     assert client.wait_for(2)["ok"]
 
@@ -127,9 +129,9 @@ def test_a_failing_request_fails_alone() -> None:
 def test_streamed_answers_in_one_batch_each_get_only_their_own_text() -> None:
     engine = CountingEngine()
     client = Client(engine, batch_window=0.2)
-    client.send(1, "answer", ["what is ", 0, "?"], [ConceptRef("Bo")], None, stream=True)
-    client.send(2, "answer", ["what is ", 0, "?"], [ConceptRef("Kiwi")], None)
-    client.send(3, "answer", ["what is ", 0, "?"], [ConceptRef("Mam")], None, stream=True)
+    client.send(1, Answer(["what is ", 0, "?"], [ConceptRef("Bo")]), stream=True)
+    client.send(2, Answer(["what is ", 0, "?"], [ConceptRef("Kiwi")]))
+    client.send(3, Answer(["what is ", 0, "?"], [ConceptRef("Mam")]), stream=True)
     replies = {i: client.wait_for(i)["result"] for i in (1, 2, 3)}
     assert engine.forward_passes == [["answer"] * 3]
     assert client.progress_of(1) == ["answer", "answer about", "answer about Bo"]
@@ -143,9 +145,9 @@ def test_a_streamed_answer_ends_as_the_same_greedy_answer_unstreamed(engine: Eng
     ending exactly as that request's answer, and as the same request asked without streaming."""
     client = Client(engine, batch_window=0.5)
     bo, kiwi = ConceptRef("Bo", description="a small brown dog"), ConceptRef("Kiwi", description="a green bird")
-    client.send(1, "answer", ["What does ", 0, " like?"], [bo], None, stream=True)
-    client.send(2, "answer", ["Where is ", 0, " going today?"], [kiwi], None, stream=True)
-    client.send(3, "answer", ["What does ", 0, " like?"], [bo], None)  # the first request, not streamed
+    client.send(1, Answer(["What does ", 0, " like?"], [bo]), stream=True)
+    client.send(2, Answer(["Where is ", 0, " going today?"], [kiwi]), stream=True)
+    client.send(3, Answer(["What does ", 0, " like?"], [bo]))  # the first request, not streamed
     replies = {i: client.wait_for(i, timeout=120)["result"] for i in (1, 2, 3)}
     assert client.worker.stats.batch_sizes == [3]
     assert replies[1] == replies[3] and replies[1] != replies[2]

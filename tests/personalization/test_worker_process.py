@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from personalization.client import WorkerProcessService
-from personalization.protocol import ConceptRef, ModelUnavailable
-from personalization.queue import JobEvent, TrainingQueue
+from serving.client import WorkerProcessService
+from serving.protocol import ConceptRef, ModelUnavailable
+from bot.training.queue import JobEvent, TrainingQueue
 from storage import Store
 from tests.bot.conftest import wait_for
 from tests.fakes.photos import photo
@@ -79,7 +79,7 @@ async def test_a_question_in_flight_when_the_worker_dies_gets_a_clear_error(tiny
 async def test_three_users_concurrent_requests_share_one_forward_pass(tiny_model: Path) -> None:
     import asyncio
 
-    from personalization.engine import Engine
+    from personalization import Engine
 
     engine = Engine.load(str(tiny_model), device="cpu")
     refs = [ConceptRef(name, prototype=None, description=text) for name, text in

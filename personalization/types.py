@@ -1,7 +1,6 @@
-"""The serialisable interface between the bot side and a model worker.
-
-Everything here is plain data (bytes, str, numbers, lists, dicts) so that the same
-requests can go to a thread, a child process or a machine elsewhere.
+"""What goes into the engine and comes out of it: plain data (bytes, str, numbers, lists),
+so that whoever calls the engine may do it in this thread, a child process or a machine
+elsewhere (serving/ does all three).
 
 Text that mentions concepts travels as a list of segments: a `str` is literal user
 text, an `int` is an index into the request's `concepts`. The engine turns an index
@@ -11,7 +10,7 @@ into that concept's identifier token; user text is never parsed for control toke
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Callable, Sequence
+from typing import Callable, Protocol
 
 Segments = list[str | int]
 
@@ -75,49 +74,9 @@ ProgressCallback = Callable[[TrainProgress], None]
 TextCallback = Callable[[str], None]
 
 
-class ModelService(Protocol):
-    """What the assistant needs from the models: one object per bot process."""
-
-    model_id: str
-
-    async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]: ...
-
-    async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
-                     on_text: TextCallback | None = None) -> str:
-        """The model's answer. `on_text`, when given, is called on the event loop with the answer
-        so far while it is written (a service that cannot stream may never call it); the returned
-        text is the whole answer, which is what to show in the end."""
-        ...
-
-    async def describe(self, photos: Sequence[bytes]) -> str: ...
-
-    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        """The instant recogniser of a concept: usable in ConceptRef.prototype at once."""
-        ...
-
-    async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
-                    cancel: "CancelToken | None" = None) -> TrainResult: ...
-
-    async def close(self) -> None: ...
-
-
-class DrawingService(Protocol):
-    """A ModelService whose model also draws (Janus-Pro). The bot looks for `draw` on its service;
-    a service without it (or whose model cannot draw) makes the bot say it cannot draw."""
-
-    async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
-                   seed: int | None = None) -> list[bytes]:
-        """n PNG images (1-4) of the text, concepts named by index; the same seed gives the same images."""
-        ...
-
-
 class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 
 
 class TrainingCancelled(Exception):
     """Raised by `train` when its cancel token was set; the concept stays as it was."""
-
-
-class ModelUnavailable(Exception):
-    """The model (or its worker) could not serve the request; str() says why, for the user."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
-from ..protocol import CancelToken, ProgressCallback, TrainRequest, TrainResult
+from .types import CancelToken, ProgressCallback, TrainRequest, TrainResult
 from . import data, negatives
 from .backends.base import DrawingBackend
 from .drawing import Drawing, DrawRequest

@@ -10,7 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
-from .protocol import ConceptRef, ModelUnavailable, Recognition, Segments, TextCallback
+from .protocol import (Answer, ConceptRef, Describe, Draw, ModelUnavailable, Prototype, Recognise, Recognition, Request,
+                       Segments, TextCallback)
 
 
 class RemoteModel(ABC):
@@ -19,8 +20,8 @@ class RemoteModel(ABC):
     label: str = ""
 
     @abstractmethod
-    async def _request(self, op: str, *args: Any) -> Any:
-        """Send one operation to a worker and return its result."""
+    async def _request(self, request: Request) -> Any:
+        """Send one request to a worker and return its reply."""
 
     @abstractmethod
     async def _can_draw(self) -> bool:
@@ -30,26 +31,26 @@ class RemoteModel(ABC):
         return f"{text}\n\n[{self.label}]" if self.label else text
 
     async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
-        return await self._request("recognise", photo, list(concepts))
+        return await self._request(Recognise(photo, list(concepts)))
 
-    async def _stream(self, op: str, on_text: TextCallback, *args: Any) -> Any:
+    async def _stream(self, request: Answer, on_text: TextCallback) -> Any:
         """`_request`, with the text so far handed to `on_text` while a worker writes it. This
         default does not stream: the whole answer comes at once and `on_text` is not called."""
-        return await self._request(op, *args)
+        return await self._request(request)
 
     async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
                      on_text: TextCallback | None = None) -> str:
         """The answer, micro-batched with other users' questions; `on_text` gets the text so far
         (without the label) where the service streams."""
-        args = (list(question), list(concepts), photo)
-        text = await (self._stream("answer", on_text, *args) if on_text else self._request("answer", *args))
+        request = Answer(list(question), list(concepts), photo)
+        text = await (self._stream(request, on_text) if on_text else self._request(request))
         return self._labelled(text)
 
     async def describe(self, photos: Sequence[bytes]) -> str:
-        return await self._request("describe", list(photos))
+        return await self._request(Describe(list(photos)))
 
     async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        return await self._request("prototype", list(positives), list(negatives))
+        return await self._request(Prototype(list(positives), list(negatives)))
 
     async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
                    seed: int | None = None) -> list[bytes]:
@@ -57,4 +58,4 @@ class RemoteModel(ABC):
         if not await self._can_draw():
             raise ModelUnavailable(f"I can't draw with the model I run ({self.model_id}); "
                                    "drawing needs one that makes images, such as Janus-Pro.")
-        return await self._request("draw", list(segments), list(concepts), n, seed)
+        return await self._request(Draw(list(segments), list(concepts), n, seed))

@@ -25,15 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from serving.protocol import ModelService, ModelUnavailable, TrainProgress, TrainRequest, TrainingCancelled
 from storage import Store
 from storage.models import Concept, Job
 
-from .protocol import ModelService, ModelUnavailable, TrainProgress, TrainRequest, TrainingCancelled
+from .examples import negatives_of, positives_of
 
 log = logging.getLogger(__name__)
-
-MAX_NEGATIVES_FROM_OTHER_CONCEPTS = 60
-
 
 @dataclass(frozen=True)
 class JobEvent:
@@ -328,17 +326,10 @@ class TrainingQueue:
                 return
 
     async def _request_for(self, concept: Concept, job: Job) -> TrainRequest:
-        positives = [await self.store.read_photo(p) for p in await self.store.list_photos(concept.id, "positive")]
-        negatives = [await self.store.read_photo(p) for p in await self.store.list_photos(concept.id, "negative")]
-        # The owner's other subjects are natural hard negatives (docs/method.md §7).
-        for other in await self.store.list_concepts(concept.owner_id):
-            if other.id == concept.id or len(negatives) >= MAX_NEGATIVES_FROM_OTHER_CONCEPTS:
-                continue
-            for photo in await self.store.list_photos(other.id, "positive"):
-                negatives.append(await self.store.read_photo(photo))
         warm = await self.store.read_tokens(concept) if job.params.get("warm_start") else None
         return TrainRequest(
-            name=concept.display_name, positives=positives, negatives=negatives[:MAX_NEGATIVES_FROM_OTHER_CONCEPTS],
+            name=concept.display_name, positives=await positives_of(self.store, concept),
+            negatives=await negatives_of(self.store, concept),
             negatives_dir=str(self.negatives_dir) if self.negatives_dir else None,
             category=concept.category, warm_start=warm, seed=job.id, epochs=self.epochs,
         )

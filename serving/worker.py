@@ -9,8 +9,11 @@ and answers each with its request id. Three threads share the model:
 - the trainer runs one training job at a time. Between training steps it serves the
   waiting questions itself, so a question is never stuck behind a long training run.
 
-One lock guards the model; whoever holds it runs. Messages are plain dicts of picklable
-protocol dataclasses, so the same loop can serve a socket or a Ray actor later.
+One lock guards the model; whoever holds it runs. A request message is {"id", "request"} with
+one of protocol.py's typed requests (Recognise, Answer, …; "stream": true on an Answer whose
+text so far should come back as it is written), or a control message ({"control": "cancel" |
+"stats" | "shutdown"}); replies are {"id", "ok", "result"} or {"id", "ok": False, "error"}. All
+plain picklable data, so the same loop serves a pipe (client.py) and a Ray actor (cluster/).
 
 Before its reply a request may get progress messages with its id: a training job's
 `TrainProgress` events, and an answer asked with "stream": true its text so far (whole
@@ -25,13 +28,12 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
-from .protocol import TrainingCancelled
+from .protocol import (BATCHED, Answer, Describe, Draw, Engine, Prototype, Recognise, Request, TextCallback, Train,
+                       TrainingCancelled)
 
 log = logging.getLogger(__name__)
-
-BATCHED_OPS = ("recognise", "answer", "draw")
 
 
 class Connection(Protocol):
@@ -42,8 +44,7 @@ class Connection(Protocol):
 @dataclass
 class _Pending:
     id: int
-    op: str
-    args: tuple[Any, ...]
+    request: Request
     stream: bool = False  # an answer whose text so far goes back as progress messages
 
 
@@ -54,7 +55,7 @@ class WorkerStats:
 
 
 class Worker:
-    def __init__(self, engine: Any, connection: Connection, *, batch_window: float = 0.005,
+    def __init__(self, engine: Engine, connection: Connection, *, batch_window: float = 0.005,
                  max_batch: int = 16) -> None:
         self.engine = engine
         self.connection = connection
@@ -73,28 +74,27 @@ class Worker:
     def serve_forever(self) -> None:
         threading.Thread(target=self._serve_questions, name="yo-questions", daemon=True).start()
         threading.Thread(target=self._train_jobs, name="yo-training", daemon=True).start()
-        self._send({"id": 0, "ready": True, "model_id": self.engine.model_id,
-                    "draws": bool(getattr(self.engine, "can_draw", False))})
+        self._send({"id": 0, "ready": True, "model_id": self.engine.model_id, "draws": self.engine.can_draw})
         while True:
             try:
                 message = self.connection.recv()
             except (EOFError, OSError):
                 return  # the bot side went away: so do we
-            op = message["op"]
-            if op == "shutdown":
+            control = message.get("control")
+            if control == "shutdown":
                 return
-            if op == "cancel":
+            if control == "cancel":
                 event = self._cancels.get(message["target"])
                 if event is not None:
                     event.set()
                 continue
-            if op == "stats":
+            if control == "stats":
                 self._send({"id": message["id"], "ok": True, "result": {
                     "batch_sizes": list(self.stats.batch_sizes),
                     "served_during_training": self.stats.served_during_training}})
                 continue
-            pending = _Pending(message["id"], op, tuple(message.get("args", ())), bool(message.get("stream")))
-            if op == "train":
+            pending = _Pending(message["id"], message["request"], bool(message.get("stream")))
+            if isinstance(pending.request, Train):
                 self._cancels[pending.id] = threading.Event()
                 self._training.put(pending)
             else:
@@ -111,7 +111,7 @@ class Worker:
         except TrainingCancelled:
             self._send({"id": pending.id, "ok": False, "cancelled": True})
         except Exception as error:  # the request fails, the worker lives on
-            log.exception("request %s (%s) failed", pending.id, pending.op)
+            log.exception("request %s (%s) failed", pending.id, type(pending.request).__name__)
             self._send({"id": pending.id, "ok": False, "error": f"{type(error).__name__}: {error}",
                         "traceback": traceback.format_exc()})
         else:
@@ -160,16 +160,13 @@ class Worker:
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Pending]) -> None:
-        for op in BATCHED_OPS:
-            group = [p for p in batch if p.op == op]
+        for kind in BATCHED:
+            group = [p for p in batch if isinstance(p.request, kind)]
             if not group:
                 continue
             self.stats.batch_sizes.append(len(group))
-            streams = [self._stream(p) for p in group]
             try:
-                batched = getattr(self.engine, f"{op}_batch")
-                args = [p.args for p in group]
-                results = batched(args, streams) if any(streams) else batched(args)
+                results = self._together(kind, [p.request for p in group], [self._stream(p) for p in group])
             except Exception:
                 for pending in group:  # tell each caller what failed, one by one
                     self._reply(pending, lambda p=pending: self._alone(p))
@@ -177,10 +174,22 @@ class Worker:
             for pending, result in zip(group, results):
                 self._send({"id": pending.id, "ok": True, "result": result})
         for pending in batch:
-            if pending.op not in BATCHED_OPS:
+            if not isinstance(pending.request, BATCHED):
                 self._reply(pending, lambda p=pending: self._alone(p))
 
-    def _stream(self, pending: _Pending) -> Callable[[str], None] | None:
+    def _together(self, kind: type, requests: Sequence[Any], streams: list[TextCallback | None]) -> list[Any]:
+        """Requests of one kind in one pass of the model."""
+        engine = self.engine
+        if kind is Recognise:
+            return engine.recognise_batch([(r.photo, r.concepts) for r in requests])
+        if kind is Answer:
+            return engine.answer_batch([(r.question, r.concepts, r.photo) for r in requests],
+                                       streams if any(streams) else None)
+        if kind is Draw:
+            return engine.draw_batch([(r.segments, r.concepts, r.n, r.seed) for r in requests])
+        raise TypeError(f"{kind.__name__} is not answered in batches")
+
+    def _stream(self, pending: _Pending) -> TextCallback | None:
         """Where a streamed answer's text so far goes: a progress message with its id."""
         if not pending.stream:
             return None
@@ -188,9 +197,14 @@ class Worker:
 
     def _alone(self, pending: _Pending) -> Any:
         """One request by itself (not in a batch)."""
-        work = getattr(self.engine, pending.op)
-        stream = self._stream(pending)
-        return work(*pending.args, on_text=stream) if stream else work(*pending.args)
+        request = pending.request
+        if isinstance(request, BATCHED):
+            return self._together(type(request), [request], [self._stream(pending)])[0]
+        if isinstance(request, Describe):
+            return self.engine.describe(request.photos)
+        if isinstance(request, Prototype):
+            return self.engine.prototype(request.positives, request.negatives)
+        raise TypeError(f"unknown request {type(request).__name__}")
 
     # -- training, one job at a time ------------------------------------------------------------
 
@@ -198,7 +212,8 @@ class Worker:
         while True:
             pending = self._training.get()
             cancel = self._cancels[pending.id]
-            request = pending.args[0]
+            assert isinstance(pending.request, Train)
+            request = pending.request.request
 
             def progress(p: Any, job_id: int = pending.id) -> None:
                 self._send({"id": job_id, "progress": p})
@@ -212,7 +227,7 @@ class Worker:
 def run_worker(connection: Connection, model_id: str, device: str | None, load_in_4bit: bool) -> None:
     """Entry point of the worker process: load the model, then serve until told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    from .engine import Engine
+    from personalization import Engine
 
     try:
         engine = Engine.load(model_id, device=device, load_in_4bit=load_in_4bit)

@@ -38,12 +38,12 @@ from typing import Any
 
 import torch
 
-from ..protocol import ConceptRef, TrainRequest
+from personalization.types import ConceptRef, TrainRequest
 from .clipscore import ClipImages
-from .concept import Concept
-from .gendata import DRAW_PROMPT
-from .negatives import IMAGE_SUFFIXES
-from .trainer import TrainConfig
+from personalization.concept import Concept
+from personalization.gendata import DRAW_PROMPT
+from personalization.negatives import IMAGE_SUFFIXES
+from personalization.trainer import TrainConfig
 
 
 @dataclass
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model:
         print("yo eval: no model: pass --model or set YO_MODEL", file=sys.stderr)
         return 2
-    from . import Engine
+    from personalization import Engine
 
     dataset = Dataset.open(args.dataset)
     engine = Engine.load(args.model, device=args.device, config=TrainConfig())

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image
 
-from ..protocol import ConceptRef, Recognition, Segments, TextCallback
+from .types import ConceptRef, Recognition, Segments, TextCallback
 from . import phrasings
 from .backends.base import Backend
 from .batch import Branch, Row, answer_logprobs, hidden_states, pack, pooled, yes_probability

@@ -29,9 +29,11 @@ import ray
 from ray import exceptions as rex
 
 from ..protocol import (
+    Answer,
     CancelToken,
     ModelUnavailable,
     ProgressCallback,
+    Request,
     TextCallback,
     TrainingCancelled,
     TrainRequest,
@@ -103,12 +105,12 @@ class RayModelService(RemoteModel):
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def _ask(self, op: str, *args: Any) -> Any:
+    async def _ask(self, request: Request) -> Any:
         """A question, to the least-busy worker; asked once more elsewhere if that one is lost."""
         for attempt in (1, 2):
             slot = await self.registry.acquire(training=False, wait_seconds=self.question_wait_seconds)
             try:
-                reply = await asyncio.wrap_future(slot.handle.call.remote(op, *args).future())
+                reply = await asyncio.wrap_future(slot.handle.call.remote(request).future())
             except LOST_WORKER as error:
                 self.registry.lost(slot, error)
                 if attempt == 2 or not self.registry.healthy:
@@ -119,14 +121,14 @@ class RayModelService(RemoteModel):
             return self._result(reply)
         raise AssertionError("unreachable")
 
-    async def _request(self, op: str, *args: Any) -> Any:
-        return await self._ask(op, *args)
+    async def _request(self, request: Request) -> Any:
+        return await self._ask(request)
 
-    async def _stream(self, op: str, on_text: TextCallback, *args: Any) -> Any:
+    async def _stream(self, request: Answer, on_text: TextCallback) -> Any:
         # Answers are not streamed over Ray yet: the whole answer comes at once (`on_text` is never
         # called) and the chat shows it as one message. Streaming would poll the actor for the
         # text so far, as `train` polls for progress.
-        return await self._ask(op, *args)
+        return await self._ask(request)
 
     async def _can_draw(self) -> bool:
         return any(slot.info.get("draws") for slot in self.registry.slots.values())

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .tiny import Specials, _name_image_processor_like_the_hub, build_tokenizer
+from .tokenizer import Specials, build_tokenizer, name_image_processor_like_the_hub
 
 # The chat template the converted Janus-Pro checkpoints ship (transformers' conversion script):
 # "<|User|>: {text}\n\n<|Assistant|>:", an image as "<image_placeholder>", answers ended by EOS.
@@ -151,5 +151,5 @@ def build_tiny_janus(out_dir: Path, seed: int = 0, **overrides: Any) -> Path:
 
     processor = build_janus_processor(tokenizer, sizes["image_size"], config.vision_config.num_image_tokens)
     processor.save_pretrained(out_dir)
-    _name_image_processor_like_the_hub(out_dir)
+    name_image_processor_like_the_hub(out_dir)
     return out_dir

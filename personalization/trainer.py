@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import torch
 from PIL import Image, ImageOps
 
-from ..protocol import CancelToken, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
+from .types import CancelToken, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
 from . import augment, data, negatives, phrasings
 from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, pooled, yes_probability
 from .concept import Concept

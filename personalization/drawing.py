@@ -28,7 +28,7 @@ from typing import Sequence
 import torch
 from PIL import Image
 
-from ..protocol import ConceptRef, Segments
+from .types import ConceptRef, Segments
 from .backends.base import DrawingBackend
 from .inference import Inference, Vectors
 from .prompts import join_turn

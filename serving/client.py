@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .protocol import (
+    Answer,
     CancelToken,
     ModelUnavailable,
     ProgressCallback,
+    Request,
     TextCallback,
+    Train,
+    TrainingCancelled,
     TrainRequest,
     TrainResult,
-    TrainingCancelled,
 )
 from .remote import RemoteModel
 from .worker import run_worker
@@ -36,7 +39,6 @@ log = logging.getLogger(__name__)
 class _InFlight:
     future: asyncio.Future[Any]
     progress: Callable[[Any], None] | None = None  # training progress, or an answer's text so far
-    op: str = ""
 
 
 @dataclass
@@ -151,18 +153,18 @@ class WorkerProcessService(RemoteModel):
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def _call(self, op: str, *args: Any, progress: Callable[[Any], None] | None = None,
-                    cancel: CancelToken | None = None, stream: bool = False) -> Any:
-        """Send one request and wait for its reply; its progress messages go to `progress` (with
-        `stream`, an answer's text so far) on the event loop."""
+    async def _call(self, message: dict[str, Any], *, progress: Callable[[Any], None] | None = None,
+                    cancel: CancelToken | None = None) -> Any:
+        """Send one message and wait for its reply; its progress messages go to `progress` (an
+        answer's text so far, a training's TrainProgress) on the event loop."""
         if self._current is None or not self._current.process.is_alive():
             await self.start()
         current = self._current
         assert current is not None
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        current.in_flight[request_id] = _InFlight(future, progress, op)
-        current.connection.send({"id": request_id, "op": op, "args": args, **({"stream": True} if stream else {})})
+        current.in_flight[request_id] = _InFlight(future, progress)
+        current.connection.send({"id": request_id, **message})
         if cancel is None:
             return await future
         watcher = asyncio.create_task(self._watch_cancel(current, request_id, cancel))
@@ -174,13 +176,13 @@ class WorkerProcessService(RemoteModel):
     async def _watch_cancel(self, current: _Process, request_id: int, cancel: CancelToken) -> None:
         while not cancel.is_set():
             await asyncio.sleep(0.1)
-        current.connection.send({"op": "cancel", "target": request_id})
+        current.connection.send({"control": "cancel", "target": request_id})
 
-    async def _request(self, op: str, *args: Any) -> Any:
-        return await self._call(op, *args)
+    async def _request(self, request: Request) -> Any:
+        return await self._call({"request": request})
 
-    async def _stream(self, op: str, on_text: TextCallback, *args: Any) -> Any:
-        return await self._call(op, *args, progress=on_text, stream=True)
+    async def _stream(self, request: Answer, on_text: TextCallback) -> Any:
+        return await self._call({"request": request, "stream": True}, progress=on_text)
 
     async def _can_draw(self) -> bool:
         if self.draws is None:  # known once a worker has said hello
@@ -189,10 +191,10 @@ class WorkerProcessService(RemoteModel):
 
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
                     cancel: CancelToken | None = None) -> TrainResult:
-        return await self._call("train", request, progress=progress, cancel=cancel)
+        return await self._call({"request": Train(request)}, progress=progress, cancel=cancel)
 
     async def stats(self) -> dict[str, Any]:
-        return await self._call("stats")
+        return await self._call({"control": "stats"})
 
     async def close(self) -> None:
         self._closed = True
@@ -200,7 +202,7 @@ class WorkerProcessService(RemoteModel):
         if current is None:
             return
         try:
-            current.connection.send({"op": "shutdown"})
+            current.connection.send({"control": "shutdown"})
         except OSError:
             pass
         await asyncio.get_running_loop().run_in_executor(None, current.process.join, 10)

@@ -30,7 +30,7 @@ import socket
 import threading
 from typing import Any
 
-from ..protocol import TrainProgress
+from ..protocol import Request, Train, TrainProgress, TrainRequest
 from ..worker import Worker
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,13 @@ class ActorConnection:
 
     # -- the actor's side ---------------------------------------------------------------------
 
-    def open(self, op: str, args: tuple[Any, ...]) -> tuple[int, queue.Queue[dict[str, Any]]]:
-        """Send a request; its progress messages and its reply arrive on the returned queue."""
+    def open(self, message: dict[str, Any]) -> tuple[int, queue.Queue[dict[str, Any]]]:
+        """Send a request (or "stats"); its progress messages and its reply arrive on the returned queue."""
         replies: queue.Queue[dict[str, Any]] = queue.Queue()
         with self._lock:
             request_id = next(self._ids)
             self._replies[request_id] = replies
-        self._inbox.put({"id": request_id, "op": op, "args": args})
+        self._inbox.put({"id": request_id, **message})
         return request_id, replies
 
     def close(self, request_id: int) -> None:
@@ -79,8 +79,8 @@ class ActorConnection:
         """A message that gets no reply (cancel, shutdown)."""
         self._inbox.put(message)
 
-    def request(self, op: str, *args: Any) -> dict[str, Any]:
-        request_id, replies = self.open(op, args)
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        request_id, replies = self.open(message)
         try:
             return replies.get()
         finally:
@@ -101,7 +101,7 @@ class ModelActor:
 
         if torch_threads:
             torch.set_num_threads(torch_threads)
-        from ..engine import Engine
+        from personalization import Engine
 
         self.engine = Engine.load(model_id, device=device, load_in_4bit=load_in_4bit, **(engine_options or {}))
         self.connection = ActorConnection()
@@ -119,25 +119,25 @@ class ModelActor:
         context = ray.get_runtime_context()
         return {"model_id": self.engine.model_id, "host": socket.gethostname(), "pid": os.getpid(),
                 "node_id": context.get_node_id(), "device": str(self.engine.backend.device),
-                "draws": bool(getattr(self.engine, "can_draw", False))}
+                "draws": self.engine.can_draw}
 
-    def call(self, op: str, *args: Any) -> dict[str, Any]:
-        """recognise / answer / describe: blocks this thread until the Worker's batch answers."""
-        return self.connection.request(op, *args)
+    def call(self, request: Request) -> dict[str, Any]:
+        """A question (Recognise, Answer, …): blocks this thread until the Worker's batch answers."""
+        return self.connection.request({"request": request})
 
-    def train(self, key: str, request: Any) -> dict[str, Any]:
+    def train(self, key: str, request: TrainRequest) -> dict[str, Any]:
         """Run one training job; `progress(key, ...)` and `cancel(key)` reach it meanwhile.
 
         Returns the Worker's reply plus every progress event, so the caller can deliver the
         ones its last poll missed before it reports the result."""
-        request_id, replies = self.connection.open("train", (request,))
+        request_id, replies = self.connection.open({"request": Train(request)})
         events: list[TrainProgress] = []
         with self._lock:
             self._jobs[key] = request_id
             self._progress[key] = events
             cancelled = key in self._cancelled
         if cancelled:
-            self.connection.post({"op": "cancel", "target": request_id})
+            self.connection.post({"control": "cancel", "target": request_id})
         try:
             while True:
                 message = replies.get()
@@ -163,9 +163,9 @@ class ModelActor:
             if request_id is None:  # not started yet: train() cancels it as it starts
                 self._cancelled.add(key)
                 return False
-        self.connection.post({"op": "cancel", "target": request_id})
+        self.connection.post({"control": "cancel", "target": request_id})
         return True
 
     def stats(self) -> dict[str, Any]:
-        reply = self.connection.request("stats")
+        reply = self.connection.request({"control": "stats"})
         return dict(reply.get("result") or {})

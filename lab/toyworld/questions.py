@@ -3,7 +3,7 @@
 Pretraining tasks (`Sample.task`):
 
 - "attribute": a photo and one question about the toy in it ("What color is the toy in this
-  photo?" → "red"), in the engine's own phrasings (`personalization.engine.phrasings`) so
+  photo?" → "red"), in the engine's own phrasings (`personalization.phrasings`) so
   that the stand-in can answer the questions the engine asks it about a user's photos.
 - "describe": a photo, "Describe the toy in this photo." → the canonical description
   ("a red round toy with a black hat"): the text a concept's soft tokens can imitate.
@@ -28,7 +28,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from personalization.engine import phrasings
+from personalization import phrasings
 
 from .world import (
     ACCESSORIES,

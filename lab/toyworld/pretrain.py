@@ -37,6 +37,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from ..tiny import build_tiny_model
 from .questions import Sample, SampleMaker, vocabulary_corpus
 from .vision import FreshPhotos, PhotoBank, attribute_word_ids, pretrain_vision
 from .world import ATTRIBUTES, all_subjects
@@ -313,7 +314,7 @@ def evaluate(model: Any, encoder: Encoder, seed: int, per_task: int, image_token
 
 def pretrain_tiny_model(out_dir: Path, seed: int = 0, steps: int | None = None,
                         log: Callable[[str], None] = print, config: PretrainConfig | None = None) -> dict[str, Any]:
-    """Build the tiny LLaVA (personalization.engine.tiny), pretrain it on the toy world, save it.
+    """Build the tiny LLaVA (lab.tiny), pretrain it on the toy world, save it.
 
     Returns {"seconds": pretraining time, "steps": ..., and held-out accuracies per task}.
     Deterministic for a seed on one kind of processor (the build runs on `config.threads` threads).
@@ -332,7 +333,6 @@ def pretrain_tiny_model(out_dir: Path, seed: int = 0, steps: int | None = None,
 def _pretrain(out_dir: Path, seed: int, log: Callable[[str], None], config: PretrainConfig) -> dict[str, Any]:
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-    from personalization.engine.tiny import build_tiny_model
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
