@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from .types import (CancelToken, ConceptRef, ProgressCallback, Recognition, Segments, TextCallback,
+from .types import (CancelToken, ConceptRef, Pause, ProgressCallback, Recognition, Segments, TextCallback,
                     TrainingCancelled, TrainProgress, TrainRequest, TrainResult)
 from .backends import Backend, DrawingBackend, load_backend
 from .concept import Concept, ConceptMismatch
@@ -30,7 +30,7 @@ from .instant import Prototype, fit_prototype
 from .negatives import NegativePool
 from .trainer import TrainConfig, train_concept
 
-__all__ = ["CancelToken", "Concept", "ConceptMismatch", "ConceptRef", "Engine", "ProgressCallback", "Recognition",
+__all__ = ["CancelToken", "Concept", "ConceptMismatch", "ConceptRef", "Engine", "Pause", "ProgressCallback", "Recognition",
            "Segments", "TextCallback", "TrainConfig", "TrainingCancelled", "TrainProgress", "TrainRequest",
            "TrainResult"]
 
@@ -59,12 +59,15 @@ class Engine:
         return self.drawing is not None
 
     def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
-              cancel: CancelToken | None = None) -> TrainResult:
+              cancel: CancelToken | None = None, between: Pause | None = None) -> TrainResult:
+        """Learn the concept. `between` is called at every point where training may pause — after
+        each chunk of its preparation (mining, encoding, attribute questions, drawn look-alikes) and
+        each step — so the caller can use the model meanwhile; `cancel` is checked at the same points."""
         if self.can_draw:  # concepts it can also draw: generation tokens too
             from .drawtrainer import train_drawing_concept
 
-            return train_drawing_concept(self, request, progress=progress, cancel=cancel)
-        return train_concept(self, request, progress=progress, cancel=cancel)
+            return train_drawing_concept(self, request, progress=progress, cancel=cancel, between=between)
+        return train_concept(self, request, progress=progress, cancel=cancel, between=between)
 
     def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
         return self.recognise_batch([(photo, concepts)])[0]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
-from .types import CancelToken, ProgressCallback, TrainRequest, TrainResult
+from .types import CancelToken, Pause, ProgressCallback, TrainRequest, TrainResult
 from . import data, negatives
 from .backends.base import DrawingBackend
 from .drawing import Drawing, DrawRequest
@@ -48,8 +48,8 @@ class DrawingTrainer(Trainer):
     draws = True
 
     def __init__(self, engine: "Engine", request: TrainRequest, config: TrainConfig,
-                 progress: ProgressCallback | None, cancel: CancelToken | None) -> None:
-        super().__init__(engine, request, config, progress, cancel)
+                 progress: ProgressCallback | None, cancel: CancelToken | None, between: Pause | None = None) -> None:
+        super().__init__(engine, request, config, progress, cancel, between)
         if not isinstance(engine.backend, DrawingBackend) or engine.drawing is None:
             raise ValueError(f"{engine.model_id} cannot draw: train it with trainer.Trainer")
         self.drawer: DrawingBackend = engine.backend
@@ -74,8 +74,10 @@ class DrawingTrainer(Trainer):
         prompt = category_prompt(self.request.category)
         requests: list[DrawRequest] = [([prompt], [], min(4, count - i), self.request.seed * 7919 + i)
                                        for i in range(0, count, 4)]
-        self.drawn = [image for images in self.drawing.images(requests) for image in images]
-        self.check_cancel()
+        self.drawn = []
+        for request in requests:  # one request (up to four images) at a time, with a pause after each
+            self.drawn += self.drawing.images([request])[0]
+            self.checkpoint()
         log.info("drew %d look-alikes of %r", len(self.drawn), prompt)
         return list(self.drawn)
 
@@ -85,9 +87,9 @@ class DrawingTrainer(Trainer):
         soft = self.soft_positives(positives)
         images = positives + soft
         mirrored = [self.config.drawing.flip] * len(positives) + [False] * len(soft)
-        self.codes = ImageBank(self.engine, images, mirrored, encode=lambda chunk: list(self.drawer.vq_encode(chunk)))
+        self.codes = ImageBank(self.engine, images, mirrored, encode=lambda chunk: list(self.drawer.vq_encode(chunk)),
+                               between=self.checkpoint)
         self.drawing_plan = DrawPlan.of(len(positives), len(soft), self.config.drawing)
-        self.check_cancel()
         return plan
 
     def soft_positives(self, positives: list[Image.Image]) -> list[Image.Image]:
@@ -174,5 +176,6 @@ class DrawingTrainer(Trainer):
 
 
 def train_drawing_concept(engine: "Engine", request: TrainRequest, progress: ProgressCallback | None = None,
-                          cancel: CancelToken | None = None, config: TrainConfig | None = None) -> TrainResult:
-    return train_concept(engine, request, progress, cancel, config, trainer=DrawingTrainer)
+                          cancel: CancelToken | None = None, config: TrainConfig | None = None,
+                          between: Pause | None = None) -> TrainResult:
+    return train_concept(engine, request, progress, cancel, config, trainer=DrawingTrainer, between=between)

@@ -20,10 +20,12 @@ import torch
 from PIL import Image
 
 from .backends.base import Backend
+from .types import Pause
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+FEATURE_CHUNK = 32  # folder photos encoded at once: a pause for waiting questions after each chunk
 
 
 @dataclass
@@ -47,19 +49,27 @@ class NegativePool:
             found = sorted(random.Random(0).sample(found, self.max_files))
         return found
 
-    def features(self, folder: str | Path | None) -> tuple[list[Path], torch.Tensor, list[bytes]]:
-        """(readable photos, their features [n, d], their content hashes)."""
+    def features(self, folder: str | Path | None, between: Pause | None = None
+                 ) -> tuple[list[Path], torch.Tensor, list[bytes]]:
+        """(readable photos, their features [n, d], their content hashes). Encoded FEATURE_CHUNK
+        photos at a time, with `between()` after each chunk (the caller may use the model then)."""
         paths = self.files(folder)
         key = (str(folder), tuple(str(p) for p in paths))
         if key not in self._cache:
-            kept, images, hashes = [], [], []
-            for path in paths:
+            kept, chunks, hashes, images = [], [], [], []
+            for number, path in enumerate(paths, start=1):
                 image = load(path)
                 if image is not None:
                     kept.append(path)
                     images.append(image)
                     hashes.append(hashlib.sha256(path.read_bytes()).digest())
-            self._cache = {key: (kept, self.backend.image_features(images).cpu(), hashes)}  # one folder at a time
+                if len(images) == FEATURE_CHUNK or (number == len(paths) and images):
+                    chunks.append(self.backend.image_features(images).cpu())
+                    images = []
+                    if between is not None:
+                        between()
+            features = torch.cat(chunks) if chunks else torch.empty(0)
+            self._cache = {key: (kept, features, hashes)}  # one folder at a time
         return self._cache[key]
 
 
@@ -73,9 +83,10 @@ def load(path: Path) -> Image.Image | None:
 
 
 def mine(pool: NegativePool, positives: list[Image.Image], positive_bytes: list[bytes], extra: list[Image.Image],
-         folder: str | Path | None, per_positive: int, n_easy: int, rng: random.Random) -> Negatives:
+         folder: str | Path | None, per_positive: int, n_easy: int, rng: random.Random,
+         between: Pause | None = None) -> Negatives:
     """Top `per_positive` most similar folder photos per positive, plus `n_easy` random ones."""
-    paths, features, hashes = pool.features(folder)
+    paths, features, hashes = pool.features(folder, between)
     if not paths:
         log.warning("no everyday photos to mine hard negatives from (set YO_NEGATIVES_DIR to a folder of "
                     "photos); training with %d negatives from the request only", len(extra))

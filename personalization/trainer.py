@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import torch
 from PIL import Image, ImageOps
 
-from .types import CancelToken, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
+from .types import CancelToken, Pause, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
 from . import augment, data, negatives, phrasings
 from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, pooled, yes_probability
 from .concept import Concept
@@ -83,7 +83,8 @@ class ImageBank:
     """LM image tokens (or, with `encode`, e.g. VQ tokens) of every training photo and mirror image, computed once."""
 
     def __init__(self, engine: "Engine", images: list[Image.Image], mirrored: list[bool],
-                 encode: Callable[[list[Image.Image]], Sequence[torch.Tensor]] | None = None) -> None:
+                 encode: Callable[[list[Image.Image]], Sequence[torch.Tensor]] | None = None,
+                 between: Pause | None = None) -> None:
         keys = [(i, False) for i in range(len(images))] + [(i, True) for i, m in enumerate(mirrored) if m]
         pictures = [ImageOps.mirror(images[i]) if flip else images[i] for i, flip in keys]
         self.device = engine.backend.device
@@ -96,6 +97,8 @@ class ImageBank:
             encoded = encode(chunk) if encode else engine.backend.encode_images(chunk).tokens
             self.tokens.update((key, t.cpu().pin_memory() if pin else t.cpu())
                                for key, t in zip(keys[start:start + step], encoded))
+            if between is not None:
+                between()
 
     def get(self, index: int, flip: bool) -> torch.Tensor:
         return self.tokens.get((index, flip), self.tokens[(index, False)]).to(self.device, non_blocking=True)
@@ -109,9 +112,9 @@ class Trainer:
     draws = False  # whether concepts get generation tokens too (drawtrainer.py)
 
     def __init__(self, engine: "Engine", request: TrainRequest, config: TrainConfig,
-                 progress: ProgressCallback | None, cancel: CancelToken | None) -> None:
+                 progress: ProgressCallback | None, cancel: CancelToken | None, between: Pause | None = None) -> None:
         self.engine, self.backend, self.request, self.config = engine, engine.backend, request, config
-        self.progress, self.cancel = progress or (lambda _: None), cancel
+        self.progress, self.cancel, self.between = progress or (lambda _: None), cancel, between
         self.rng = random.Random(request.seed)
         # Drawing models: generation tokens, then the k understanding ones, forced after each question.
         self.n_generation = config.drawing.k if self.draws else 0
@@ -128,7 +131,11 @@ class Trainer:
         text = self.backend.model.config.get_text_config()
         self.memory_unit = text.hidden_size * text.num_hidden_layers
 
-    def check_cancel(self) -> None:
+    def checkpoint(self) -> None:
+        """A point where training may stop (cancelled) or pause (the caller uses the model, then
+        training goes on): between the chunks of its preparation and between its steps."""
+        if self.between is not None:
+            self.between()
         if self.cancel is not None and self.cancel.is_set():
             raise TrainingCancelled()
 
@@ -140,16 +147,16 @@ class Trainer:
         positives = [open_photo(p) for p in request.positives]
         found = negatives.mine(self.engine.negative_pool, positives, list(request.positives),
                                [open_photo(p) for p in request.negatives] + self.lookalikes(positives),
-                               request.negatives_dir, config.hard_per_positive, config.easy_negatives, self.rng)
-        self.check_cancel()
+                               request.negatives_dir, config.hard_per_positive, config.easy_negatives, self.rng,
+                               self.checkpoint)
+        self.checkpoint()
         # The photos first (attribute QA asks about those), then their extra views, then the negatives.
         subject = positives + augment.views(positives, config.views, self.rng)
         images = subject + found.hard + found.easy
         n_negatives = len(images) - len(subject)
         mirrored = [config.flip] * len(subject) + [config.flip and config.flip_negatives] * n_negatives
-        self.bank = ImageBank(self.engine, images, mirrored)
+        self.bank = ImageBank(self.engine, images, mirrored, between=self.checkpoint)
         self.n_photos, self.n_positives = len(positives), len(subject)
-        self.check_cancel()
         qa = self.attribute_qa()
         return data.Plan.balanced(len(subject), n_negatives, qa, config.positive_turns,
                                   config.negative_turns, config.flip, config.flip_negatives)
@@ -168,7 +175,12 @@ class Trainer:
             for asked, _ in pairs:
                 ids = list(tokens.start(len(image)).user([asked]).assistant().ids)
                 prompts.append(Prompt(ids, image, [], {}))
-        answers = self.engine.inference.generate(prompts, max_new_tokens=self.config.qa_answer_tokens)
+        answers: list[str] = []
+        step = self.engine.inference.batch_size  # the batches generate() makes, with a pause after each
+        for start in range(0, len(prompts), step):
+            answers += self.engine.inference.generate(prompts[start:start + step],
+                                                      max_new_tokens=self.config.qa_answer_tokens)
+            self.checkpoint()
         return [data.qa_turns(pairs, answers[i * len(pairs):(i + 1) * len(pairs)], self.request.category)
                 for i in range(self.n_photos)]
 
@@ -224,6 +236,7 @@ class Trainer:
                 p_right = p if present else 1.0 - p
                 correct[present].append(p_right > 0.5)
                 log_p.append(float(torch.tensor(max(p_right, 1e-6)).log()))
+            self.checkpoint()  # scoring an epoch is as long as several steps: pause in it too
         accuracy = [sum(v) / len(v) for v in correct.values() if v]
         return sum(accuracy) / len(accuracy), sum(log_p) / max(1, len(log_p))
 
@@ -305,7 +318,7 @@ class Trainer:
                 total = epochs * steps_per_epoch
             losses = []
             for batch in self.batches(plan, self.rng):
-                self.check_cancel()
+                self.checkpoint()
                 losses.append(self.step(batch, inputs, output, optimizer))
                 step += 1
                 eta = (time.monotonic() - started) / step * (total - step)
@@ -349,7 +362,7 @@ WARM_START_SHORTER = 3
 
 def train_concept(engine: "Engine", request: TrainRequest, progress: ProgressCallback | None = None,
                   cancel: CancelToken | None = None, config: TrainConfig | None = None,
-                  trainer: type[Trainer] = Trainer) -> TrainResult:
+                  trainer: type[Trainer] = Trainer, between: Pause | None = None) -> TrainResult:
     config = config or engine.config
     if request.epochs is not None:  # asked for: exactly that many
         config = replace(config, epochs=request.epochs, extra_epochs=0)
@@ -359,7 +372,7 @@ def train_concept(engine: "Engine", request: TrainRequest, progress: ProgressCal
                          extra_epochs=config.extra_epochs // WARM_START_SHORTER)
     if not request.positives:
         raise ValueError("training needs at least one photo of the subject")
-    job = trainer(engine, request, config, progress, cancel)
+    job = trainer(engine, request, config, progress, cancel, between)
     if job.n_latents > engine.backend.slots.k:
         raise ValueError(f"k={job.n_latents} is more than the engine's {engine.backend.slots.k} latent slots")
     return job.run()

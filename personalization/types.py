@@ -69,6 +69,10 @@ class TrainResult:
 
 
 ProgressCallback = Callable[[TrainProgress], None]
+# Called by long engine work (a training: its preparation's chunks and its steps) at the points where
+# it may be interrupted: whoever called it may use the model in between (the worker answers the
+# questions waiting), and it goes on after.
+Pause = Callable[[], None]
 # An answer as it is being written: called with the text so far as it grows (whole words, never
 # half a character).
 TextCallback = Callable[[str], None]

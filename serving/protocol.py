@@ -13,6 +13,7 @@ from typing import Protocol, Sequence, Union
 from personalization.types import (
     CancelToken,
     ConceptRef,
+    Pause,
     ProgressCallback,
     Recognition,
     Segments,
@@ -144,4 +145,4 @@ class Engine(Protocol):
     def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes: ...
 
     def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
-              cancel: CancelToken | None = None) -> TrainResult: ...
+              cancel: CancelToken | None = None, between: Pause | None = None) -> TrainResult: ...

@@ -6,7 +6,8 @@ and answers each with its request id. Three threads share the model:
 - the reader takes requests off the connection and never touches the model;
 - the server answers recognise / answer / draw / describe requests, the first three in
   micro-batches: whatever arrived within `batch_window` seconds of the first shares one pass;
-- the trainer runs one training job at a time. Between training steps it serves the
+- the trainer runs one training job at a time. At each of the training's pauses (between the
+  chunks of its preparation and between its steps, `Engine.train(between=…)`) it serves the
   waiting questions itself, so a question is never stuck behind a long training run.
 
 One lock guards the model; whoever holds it runs. A request message is {"id", "request"} with
@@ -217,10 +218,9 @@ class Worker:
 
             def progress(p: Any, job_id: int = pending.id) -> None:
                 self._send({"id": job_id, "progress": p})
-                self._serve_waiting()
 
-            with self._model_lock:
-                self._reply(pending, lambda: self.engine.train(request, progress, cancel))
+            with self._model_lock:  # the training pauses at its checkpoints to answer what waits
+                self._reply(pending, lambda: self.engine.train(request, progress, cancel, self._serve_waiting))
             self._cancels.pop(pending.id, None)
 
 

@@ -100,6 +100,24 @@ def test_cancel_before_start(engine: Engine, make_photo: Callable[..., bytes]) -
         engine.train(request(make_photo), cancel=cancel)
 
 
+def test_training_pauses_between_the_chunks_of_its_preparation_and_its_steps(
+        engine: Engine, make_photo: Callable[..., bytes], tmp_path: Path) -> None:
+    """Mining a folder, encoding the photos and asking attribute questions each pause after every
+    chunk (the worker answers waiting questions then), before the first step as after each."""
+    folder = tmp_path / "everyday"
+    folder.mkdir()
+    for i in range(2 * negatives.FEATURE_CHUNK + 6):  # three chunks of folder photos
+        (folder / f"photo{i}.png").write_bytes(make_photo((i * 3 % 256, 90, 255 - i * 3 % 256)))
+    events: list[str] = []
+    req = TrainRequest(name="Bo", positives=[make_photo((200, 40, 30), size=(80 + i, 72)) for i in range(3)],
+                       negatives_dir=str(folder), category="dog")
+    engine.train(req, progress=lambda p: events.append(p.stage), between=lambda: events.append("pause"))
+    before = events[:events.index("training")]
+    assert before.count("pause") >= 3 + 1 + 1, before  # the folder's chunks, the photos' tokens, the questions
+    steps = events.count("training")
+    assert events.count("pause") >= before.count("pause") - 1 + steps, "and one before every step"
+
+
 def test_no_photos_is_a_clear_error(engine: Engine) -> None:
     with pytest.raises(ValueError, match="at least one photo"):
         engine.train(TrainRequest(name="Bo", positives=[]))

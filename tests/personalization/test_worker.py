@@ -27,10 +27,11 @@ class CountingEngine:
     model_id = "counting-engine"
     can_draw = False
 
-    def __init__(self, train_steps: int = 50, step_seconds: float = 0.02) -> None:
+    def __init__(self, train_steps: int = 50, step_seconds: float = 0.02, prepare_chunks: int = 0) -> None:
         self.forward_passes: list[list[str]] = []
         self.train_steps = train_steps
         self.step_seconds = step_seconds
+        self.prepare_chunks = prepare_chunks
 
     def recognise_batch(self, requests: list[tuple[Any, ...]]) -> list[list[Recognition]]:
         self.forward_passes.append([c.name for _, concepts in requests for c in concepts])
@@ -46,8 +47,12 @@ class CountingEngine:
                     stream(" ".join(answer.split()[:word]))
         return answers
 
-    def train(self, request: TrainRequest, progress: Any, cancel: Any) -> str:
+    def train(self, request: TrainRequest, progress: Any, cancel: Any, between: Any) -> str:
+        for _ in range(self.prepare_chunks):  # a preparation: chunks with a pause after each, no progress
+            time.sleep(self.step_seconds)
+            between()
         for step in range(1, self.train_steps + 1):
+            between()
             if cancel.is_set():
                 raise TrainingCancelled()
             time.sleep(self.step_seconds)
@@ -103,6 +108,21 @@ def test_a_question_is_answered_while_training_runs() -> None:
     assert answer["result"] == "answer about Bo"
     assert waited < 0.5, f"the question waited {waited:.2f}s behind training"
     assert client.worker.stats.served_during_training == 1
+    assert client.wait_for(1)["result"] == "tokens of Bo"
+
+
+def test_a_question_is_answered_while_training_prepares() -> None:
+    """The preparation sends no progress, but pauses between its chunks: a question waits one chunk."""
+    engine = CountingEngine(train_steps=1, step_seconds=0.02, prepare_chunks=100)  # two seconds preparing
+    client = Client(engine)
+    client.send(1, Train(TrainRequest("Bo", positives=[])))
+    time.sleep(0.2)
+    asked = time.monotonic()
+    client.send(2, Answer(["what is ", 0, "?"], [ConceptRef("Bo")]))
+    assert client.wait_for(2)["result"] == "answer about Bo"
+    waited = time.monotonic() - asked
+    assert waited < 0.5, f"the question waited {waited:.2f}s behind the preparation"
+    assert not client.progress_of(1), "answered in the preparation, before any progress"
     assert client.wait_for(1)["result"] == "tokens of Bo"
 
 
