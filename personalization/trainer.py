@@ -133,7 +133,7 @@ class Trainer:
 
     def checkpoint(self) -> None:
         """A point where training may stop (cancelled) or pause (the caller uses the model, then
-        training goes on): between the chunks of its preparation and between its steps."""
+        training goes on): between the chunks of its preparation, its steps and its scoring batches."""
         if self.between is not None:
             self.between()
         if self.cancel is not None and self.cancel.is_set():

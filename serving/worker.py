@@ -135,7 +135,7 @@ class Worker:
 
     def _serve_questions(self) -> None:
         # Questions are taken off the queue only while holding the model: while training
-        # holds it, they stay queued for the trainer to serve between its steps.
+        # holds it, they stay queued for the trainer to serve at its pauses.
         while True:
             self._questions_waiting.wait()
             with self._model_lock:
@@ -149,7 +149,7 @@ class Worker:
                 self._run_batch(self._take_batch(first))
 
     def _serve_waiting(self) -> None:
-        """Called by the trainer between steps (holding the model): answer what is waiting."""
+        """Called at the training's pauses (it holds the model): answer what is waiting."""
         batch: list[_Pending] = []
         while len(batch) < self.max_batch:
             try:

@@ -4,7 +4,7 @@
     each GPU box:    YO_RAY_ADDRESS=bot-host:6379 yo worker
 
 - actor.py   `ModelActor`: the engine loaded once, served by the same `worker.Worker` loop as
-             the local child process (micro-batching, questions between training steps, cancel).
+             the local child process (micro-batching, questions at the training's pauses, cancel).
 - host.py    `yo worker`: joins the cluster, starts one named actor per local GPU (or one on
              the CPU) in the "yo" namespace, stops them on exit.
 - service.py `RayModelService`: the bot side's `ModelService`, chosen when YO_RAY_ADDRESS is

@@ -6,11 +6,11 @@ behind a training run that holds another thread for minutes. The calls do not to
 themselves: they hand a message to `worker.Worker` through `ActorConnection` (a `Connection`
 whose `send` routes each reply back to the thread waiting for that request id) and block until
 the answer comes. The Worker does exactly what it does in the local child process: one lock on
-the model, questions micro-batched, questions served between training steps, cancel.
+the model, questions micro-batched, questions served at the training's pauses, cancel.
 
 Inference batching: the Worker's own micro-batching, not Ray Serve's `@serve.batch`. A concept
 trains and answers on the same GPU-resident model, and the Worker already shares that model
-between the two (questions answered between training steps, one lock). Serve would batch only
+between the two (questions answered at the training's pauses, one lock). Serve would batch only
 the questions of a separate deployment replica: a second copy of the model per GPU, or training
 moved out of Serve, plus Serve's controller and proxies, for a batching loop we already have and
 test. Batching happens per actor, across every user whose question reached that actor.
