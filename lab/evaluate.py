@@ -20,6 +20,14 @@ the dataset carries descriptions, each concept is also asked about with its writ
 description in place of its tokens ("<sks> is a small tan corgi ..."): the papers'
 "LLaVA + human-written description" baseline, and what the model can tell apart from words.
 
+The quick look is measured too, as the assistant uses it (docs/method.md §10): before any
+training, each concept recognised by its prototype alone (`quick_weighted`; its negatives the
+other concepts' training photos) and by the description the model writes of its photos
+(`written_weighted`); after training, the prototype as the learned tokens' second opinion:
+how often the two agree (`second_agree`), how right they are where they agree
+(`second_agreed_accuracy`) and how right the tokens are where the prototype disagrees
+(`second_overruled_accuracy`: the answers the chat marks as less sure).
+
 With a model that draws (Janus-Pro) and `--clip MODEL` (a CLIPModel id or folder), each
 concept also draws `--images` pictures of "A photo of <sks>." and gets CLIP-I: the cosine of
 their CLIP image features to the mean feature of its held-out test photos (docs/method.md §5).
@@ -28,7 +36,9 @@ their CLIP image features to the mean feature of its held-out test photos (docs/
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import sys
 import time
@@ -38,12 +48,17 @@ from typing import Any
 
 import torch
 
-from personalization.types import ConceptRef, TrainRequest
-from .clipscore import ClipImages
 from personalization.concept import Concept
 from personalization.gendata import DRAW_PROMPT
 from personalization.negatives import IMAGE_SUFFIXES
 from personalization.trainer import TrainConfig
+from personalization.types import ConceptRef, TrainRequest
+
+from .clipscore import ClipImages
+
+# The quick look's negatives, as the product picks them (bot/training/examples.py): the user's
+# other subjects, one photo of each in turn, this many at most.
+QUICK_LOOK_NEGATIVES = 60
 
 
 @dataclass
@@ -81,10 +96,14 @@ def randomised(tokens: bytes, seed: int) -> bytes:
     return Concept(inputs, output, concept.model_id, concept.fingerprint, concept.name, concept.generation).to_bytes()
 
 
-def recognition(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> dict[str, dict[str, float]]:
-    """Positive / negative / weighted accuracy per concept over every test photo."""
+Verdicts = dict[str, list[tuple[bool, bool]]]
+
+
+def verdicts(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> Verdicts:
+    """Per concept, for every test photo in the dataset's order: (is it the concept's own photo,
+    did the engine say the concept is in it)."""
     names, width = list(refs), engine.backend.slots.n_slots
-    hits: dict[str, dict[bool, list[bool]]] = {n: {True: [], False: []} for n in names}
+    found: Verdicts = {n: [] for n in names}
     requests, owners = [], []
     for owner, paths in dataset.test.items():
         for path in paths:
@@ -94,14 +113,48 @@ def recognition(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> d
                 owners.append(owner)
     for start in range(0, len(requests), 64):  # the engine batches these into forward passes
         chunk = requests[start:start + 64]
-        for (_, group), owner, found in zip(chunk, owners[start:start + 64], engine.recognise_batch(chunk)):
-            for ref, answer in zip(group, found):
-                hits[ref.name][ref.name == owner].append(answer.present == (ref.name == owner))
+        for (_, group), owner, answers in zip(chunk, owners[start:start + 64], engine.recognise_batch(chunk)):
+            for ref, answer in zip(group, answers):
+                found[ref.name].append((ref.name == owner, answer.present))
+    return found
+
+
+def accuracy(found: list[tuple[bool, bool]]) -> dict[str, float]:
+    """Positive / negative / weighted accuracy of one concept's verdicts."""
+    pos = [said == own for own, said in found if own]
+    neg = [said == own for own, said in found if not own]
+    p, n = (sum(v) / len(v) if v else float("nan") for v in (pos, neg))
+    return {"positive": p, "negative": n, "weighted": (p + n) / 2, "n_positive": len(pos), "n_negative": len(neg)}
+
+
+def recognition(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> dict[str, dict[str, float]]:
+    """Positive / negative / weighted accuracy per concept over every test photo."""
+    return {name: accuracy(found) for name, found in verdicts(engine, dataset, refs).items()}
+
+
+def quick_looks(engine: Any, dataset: Dataset) -> tuple[dict[str, ConceptRef], dict[str, ConceptRef]]:
+    """Each concept as the assistant knows it before training: its prototype (negatives: the other
+    concepts' training photos, one of each in turn), and the description the model writes of it."""
+    photos = {name: [p.read_bytes() for p in paths] for name, paths in dataset.train.items()}
+    prototypes, written = {}, {}
+    for name, own in photos.items():
+        others = [photo for turn in itertools.zip_longest(*(ps for n, ps in photos.items() if n != name))
+                  for photo in turn if photo is not None][:QUICK_LOOK_NEGATIVES]
+        prototypes[name] = ConceptRef(name=name, prototype=engine.prototype(own, others))
+        written[name] = ConceptRef(name=name, description=engine.describe(own[:5]).strip()[:300])
+    return prototypes, written
+
+
+def second_opinion(learned: Verdicts, quick: Verdicts) -> dict[str, dict[str, float]]:
+    """The prototype beside the learned tokens, photo by photo (the same photos in the same order)."""
     out = {}
-    for name in names:
-        pos, neg = (sum(v) / len(v) if v else float("nan") for v in (hits[name][True], hits[name][False]))
-        out[name] = {"positive": pos, "negative": neg, "weighted": (pos + neg) / 2,
-                     "n_positive": len(hits[name][True]), "n_negative": len(hits[name][False])}
+    for name, by_tokens in learned.items():
+        pairs = list(zip(by_tokens, quick[name]))
+        agreed = [own == said for (own, said), (_, other) in pairs if said == other]
+        overruled = [own == said for (own, said), (_, other) in pairs if said != other]
+        out[name] = {"second_agree": len(agreed) / len(pairs) if pairs else float("nan"),
+                     "second_agreed_accuracy": sum(agreed) / len(agreed) if agreed else float("nan"),
+                     "second_overruled_accuracy": sum(overruled) / len(overruled) if overruled else float("nan")}
     return out
 
 
@@ -139,16 +192,23 @@ def clip_i(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef], clip: Cli
 
 def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives_dir: Path | None = None,
              seed: int = 0, random_vectors: bool = False, log: Any = None, clip: ClipImages | None = None,
-             images: int = 4, others_as_negatives: bool = True) -> dict[str, Any]:
+             images: int = 4, others_as_negatives: bool = True, quick_look: bool = True) -> dict[str, Any]:
     """Train every concept of `dataset`, then measure it (the module docstring says how).
 
     `others_as_negatives`: the other concepts' training photos are each concept's negatives too,
     as a user's other subjects are in the product (off for an ablation without hard negatives).
+    `quick_look`: also measure the quick look, before training and as the second opinion after.
     """
     pool = negatives_dir or (dataset.root / "pool" if (dataset.root / "pool").is_dir() else None)
     refs: dict[str, ConceptRef] = {}
     report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}}
     started = time.monotonic()
+    measured: list[dict[str, dict[str, float]]] = []
+    if quick_look:  # before any training, as the chat has it between the photos and "Bo is ready"
+        prototypes, written = quick_looks(engine, dataset)
+        quick = verdicts(engine, dataset, prototypes)
+        measured += [prefixed("quick_", {n: accuracy(v) for n, v in quick.items()}),
+                     prefixed("written_", recognition(engine, dataset, written))]
     for name, photos in dataset.train.items():
         others = [p.read_bytes() for other, ps in dataset.train.items() if other != name for p in ps] \
             if others_as_negatives else []
@@ -162,7 +222,10 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
                                     "train_seconds": round(time.monotonic() - t, 2)}
         if log:
             log(f"trained {name}: training recognition {result.train_accuracy:.3f} in {result.epochs_run} epochs")
-    measured = [recognition(engine, dataset, refs), question_answering(engine, dataset, refs)]
+    learned = verdicts(engine, dataset, refs)
+    measured += [{n: accuracy(v) for n, v in learned.items()}, question_answering(engine, dataset, refs)]
+    if quick_look:
+        measured.append(second_opinion(learned, quick))
     scorer = clip if getattr(engine, "can_draw", False) else None  # CLIP-I: for a model that draws
     if scorer is not None:
         measured.append(clip_i(engine, dataset, refs, scorer, images, seed))
@@ -176,12 +239,18 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
         measured.append(prefixed("description_", recognition(engine, dataset, described)))
     for metrics in measured:
         for name, values in metrics.items():
-            report["concepts"][name].update(values)
-    keys = sorted({k for c in report["concepts"].values() for k in c if isinstance(c[k], float)})
-    report["mean"] = {k: sum(c[k] for c in report["concepts"].values() if k in c)
-                      / sum(1 for c in report["concepts"].values() if k in c) for k in keys}
+            report["concepts"].setdefault(name, {}).update(values)
+    report["mean"] = means(report["concepts"])
     report["seconds"] = round(time.monotonic() - started, 1)
     return report
+
+
+def means(concepts: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Each figure's mean over the concepts that have it (a concept the prototype never overruled
+    has no second_overruled_accuracy: nan); a figure no concept has stays out."""
+    keys = sorted({k for c in concepts.values() for k in c if isinstance(c[k], float)})
+    figures = {k: [c[k] for c in concepts.values() if k in c and not math.isnan(c[k])] for k in keys}
+    return {k: sum(v) / len(v) for k, v in figures.items() if v}
 
 
 def prefixed(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -191,7 +260,8 @@ def prefixed(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, dic
 
 def table(report: dict[str, Any]) -> str:
     columns = [c for c in ("positive", "negative", "weighted", "visual_qa", "text_qa", "random_weighted",
-                           "description_weighted", "clip_i", "random_clip_i", "train_accuracy")
+                           "description_weighted", "quick_weighted", "written_weighted", "second_agree",
+                           "second_overruled_accuracy", "clip_i", "random_clip_i", "train_accuracy")
                if c in report["mean"]]
     rows = [["concept", *columns]]
     for name, values in [*report["concepts"].items(), ("mean", report["mean"])]:
@@ -212,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", default=None, metavar="MODEL",
                         help="CLIP model id or folder: also measure CLIP-I of drawings (a model that draws)")
     parser.add_argument("--images", type=int, default=4, help="drawings per concept for CLIP-I")
+    parser.add_argument("--no-quick-look", action="store_true", help="skip measuring the quick look")
     parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args(argv)
@@ -228,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     clip = ClipImages(args.clip, device=args.device) if args.clip else None
     say = None if args.json else (lambda line: print(line, file=sys.stderr))
     report = evaluate(engine, dataset, args.epochs, args.negatives, args.seed, args.random_vectors, say, clip,
-                      args.images)
+                      args.images, quick_look=not args.no_quick_look)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report) if args.json else table(report))

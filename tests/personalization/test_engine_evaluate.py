@@ -40,6 +40,9 @@ def test_evaluate_reports_recognition_and_qa(engine: Engine, make_photo: Callabl
     assert bo["n_positive"] == 2 and bo["n_negative"] == 2  # every test photo, own and other
     assert bo["weighted"] == pytest.approx((bo["positive"] + bo["negative"]) / 2)
     assert {"visual_qa", "text_qa", "random_weighted", "description_weighted", "train_accuracy"} <= set(bo)
+    # the quick look: before training by prototype and by the written description, after as a second opinion
+    assert {"quick_weighted", "quick_positive", "written_weighted", "second_agree"} <= set(bo)
+    assert 0.0 <= bo["second_agree"] <= 1.0 and 0.0 <= bo["quick_weighted"] <= 1.0
     assert "visual_qa" not in report["concepts"]["kiwi"]
     assert set(report["mean"]) >= {"positive", "negative", "weighted"}
     table = evaluate.table(report)
@@ -57,3 +60,20 @@ def test_cli_writes_json(tiny_model: Path, make_photo: Callable[..., bytes], tmp
     assert printed["concepts"].keys() == {"bo", "kiwi"} and json.loads(out.read_text()) == printed
     monkeypatch.delenv("YO_MODEL")
     assert evaluate.main([str(root)]) == 2
+
+
+def test_the_second_opinion_counts_agreement_photo_by_photo() -> None:
+    learned = {"bo": [(True, True), (False, True), (False, False), (True, True)]}
+    quick = {"bo": [(True, True), (False, False), (False, True), (True, True)]}
+    bo = evaluate.second_opinion(learned, quick)["bo"]
+    assert bo["second_agree"] == 0.5  # photos 1 and 4
+    assert bo["second_agreed_accuracy"] == 1.0
+    assert bo["second_overruled_accuracy"] == 0.5  # photo 2 wrongly yes, photo 3 rightly no
+
+
+def test_a_figure_no_concept_has_stays_out_of_the_mean() -> None:
+    learned = {"bo": [(True, True)], "kiwi": [(True, True), (False, False)]}
+    quick = {"bo": [(True, False)], "kiwi": [(True, True), (False, False)]}
+    opinions = evaluate.second_opinion(learned, quick)  # kiwi was never overruled: no figure (nan)
+    assert evaluate.means(opinions)["second_overruled_accuracy"] == 1.0  # bo's alone
+    assert evaluate.means({"kiwi": opinions["kiwi"]}).keys() == {"second_agree", "second_agreed_accuracy"}
