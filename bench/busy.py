@@ -9,12 +9,13 @@ answers one "is it in this photo?" at a time, asked again as soon as the last is
   idle      nothing else running;
   yo        while a concept trains: mining a folder of everyday photos, encoding its photos,
             attribute questions, then the steps. The training pauses at its checkpoints
-            (`Engine.train(between=...)`) and the worker answers what waits;
+            (`Engine.train(between=...)`) and the worker answers what waits; while questions
+            keep coming, it pauses after every photo, answer and example (personalization/pacing.py);
   baseline  the same training, serving questions only when a training step reports progress
             (how the worker served before the checkpoints): the preparation holds them all.
 
-Prints p50 / p99 latency of each, the preparation's and the steps' apart, and the ratios to idle
-(target: yo <= 2x).
+Prints p50 / p99 latency of each, the preparation's and the steps' apart, the ratios to idle
+(target: yo <= 2x), and how long each training took while answering.
 """
 
 from __future__ import annotations
@@ -111,9 +112,11 @@ def while_training(engine: Any, request: TrainRequest, question: Recognise) -> d
     asker = Asker(engine)
     asker.train(request)
     seen: dict[str, list[float]] = {"preparing": [], "training": []}
+    started = time.perf_counter()
     while not asker.trained:
         phase = "training" if asker.stepping else "preparing"
         seen[phase].append(asker.ask(question))
+    seen["took"] = [time.perf_counter() - started]
     return seen
 
 
@@ -172,6 +175,9 @@ def main() -> None:
                 ratios[(name, phase)] = (b50 / p50, b99 / p99)
                 print(f"{name + ', ' + phase:24} {len(seconds):9d} {1000 * b50:9.1f} {1000 * b99:9.1f} "
                       f"{b50 / p50:11.2f} {b99 / p99:11.2f}")
+        print(f"the training took {runs['yo']['took'][0]:.1f} s answering {len(runs['yo']['preparing']) + len(runs['yo']['training'])} "
+              f"questions (yo), {runs['baseline']['took'][0]:.1f} s answering "
+              f"{len(runs['baseline']['preparing']) + len(runs['baseline']['training'])} (baseline)")
         yo50, yo99 = ratios[("yo", "all")]
         verdict = "OK" if yo50 <= 2 else "over target"
         print(f"ratio yo/idle while a concept prepares and trains: p50 {yo50:.2f}x, p99 {yo99:.2f}x "

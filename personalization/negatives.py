@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from .backends.base import Backend
+from .pacing import in_chunks
 from .types import Pause
 
 log = logging.getLogger(__name__)
@@ -56,18 +57,17 @@ class NegativePool:
         paths = self.files(folder)
         key = (str(folder), tuple(str(p) for p in paths))
         if key not in self._cache:
-            kept, chunks, hashes, images = [], [], [], []
-            for number, path in enumerate(paths, start=1):
-                image = load(path)
-                if image is not None:
-                    kept.append(path)
-                    images.append(image)
-                    hashes.append(hashlib.sha256(path.read_bytes()).digest())
-                if len(images) == FEATURE_CHUNK or (number == len(paths) and images):
+            kept, chunks, hashes = [], [], []
+            for chunk in in_chunks(paths, FEATURE_CHUNK, between):
+                images = []
+                for path in chunk:
+                    image = load(path)
+                    if image is not None:
+                        kept.append(path)
+                        images.append(image)
+                        hashes.append(hashlib.sha256(path.read_bytes()).digest())
+                if images:
                     chunks.append(self.backend.image_features(images).cpu())
-                    images = []
-                    if between is not None:
-                        between()
             features = torch.cat(chunks) if chunks else torch.empty(0)
             self._cache = {key: (kept, features, hashes)}  # one folder at a time
         return self._cache[key]

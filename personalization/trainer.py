@@ -38,6 +38,7 @@ from PIL import Image, ImageOps
 
 from .types import CancelToken, Pause, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
 from . import augment, data, negatives, phrasings
+from .pacing import in_chunks
 from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, pooled, yes_probability
 from .concept import Concept
 from .gendata import DrawingConfig
@@ -91,14 +92,10 @@ class ImageBank:
         # Kept in CPU memory (pinned, for a quick copy): a 7B model's tokens of 250 photos are ~1.2 GB.
         pin = self.device.type == "cuda"
         self.tokens: dict[tuple[int, bool], torch.Tensor] = {}
-        step = engine.inference.batch_size
-        for start in range(0, len(keys), step):
-            chunk = pictures[start:start + step]
-            encoded = encode(chunk) if encode else engine.backend.encode_images(chunk).tokens
-            self.tokens.update((key, t.cpu().pin_memory() if pin else t.cpu())
-                               for key, t in zip(keys[start:start + step], encoded))
-            if between is not None:
-                between()
+        for chunk in in_chunks(range(len(keys)), engine.inference.batch_size, between):
+            images = [pictures[i] for i in chunk]
+            encoded = encode(images) if encode else engine.backend.encode_images(images).tokens
+            self.tokens.update((keys[i], t.cpu().pin_memory() if pin else t.cpu()) for i, t in zip(chunk, encoded))
 
     def get(self, index: int, flip: bool) -> torch.Tensor:
         return self.tokens.get((index, flip), self.tokens[(index, False)]).to(self.device, non_blocking=True)
@@ -131,13 +128,14 @@ class Trainer:
         text = self.backend.model.config.get_text_config()
         self.memory_unit = text.hidden_size * text.num_hidden_layers
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> bool:
         """A point where training may stop (cancelled) or pause (the caller uses the model, then
-        training goes on): between the chunks of its preparation, its steps and its scoring batches."""
-        if self.between is not None:
-            self.between()
+        training goes on): between the chunks of its preparation, its steps and its scoring batches.
+        Returns whether questions are coming in (see `step`)."""
+        lively = self.between() if self.between is not None else False
         if self.cancel is not None and self.cancel.is_set():
             raise TrainingCancelled()
+        return bool(lively)
 
     # -- preparing ----------------------------------------------------------------------------
 
@@ -176,11 +174,9 @@ class Trainer:
                 ids = list(tokens.start(len(image)).user([asked]).assistant().ids)
                 prompts.append(Prompt(ids, image, [], {}))
         answers: list[str] = []
-        step = self.engine.inference.batch_size  # the batches generate() makes, with a pause after each
-        for start in range(0, len(prompts), step):
-            answers += self.engine.inference.generate(prompts[start:start + step],
-                                                      max_new_tokens=self.config.qa_answer_tokens)
-            self.checkpoint()
+        # the batches generate() makes, with a pause after each
+        for chunk in in_chunks(prompts, self.engine.inference.batch_size, self.checkpoint):
+            answers += self.engine.inference.generate(list(chunk), max_new_tokens=self.config.qa_answer_tokens)
         return [data.qa_turns(pairs, answers[i * len(pairs):(i + 1) * len(pairs)], self.request.category)
                 for i in range(self.n_photos)]
 
@@ -226,8 +222,8 @@ class Trainer:
         correct: dict[bool, list[bool]] = {True: [], False: []}
         log_p: list[float] = []
         asked = len(phrasings.RECOGNITION_ASKED)  # questions per photo, as the recogniser asks them
-        for start in range(0, n_images, self.config.batch_size):
-            indices = range(start, min(n_images, start + self.config.batch_size))
+        # scoring an epoch is as long as several steps: it pauses too
+        for indices in in_chunks(range(n_images), self.config.batch_size, self.checkpoint):
             with self.backend.slots.bind(*self.bound(inputs, output, len(indices))), self.backend.autocast():
                 packed, hidden = self.forward_rows([data.check_questions(i) for i in indices])
                 p_yes = pooled(yes_probability(self.backend, packed, hidden).float(), asked).cpu()
@@ -236,7 +232,6 @@ class Trainer:
                 p_right = p if present else 1.0 - p
                 correct[present].append(p_right > 0.5)
                 log_p.append(float(torch.tensor(max(p_right, 1e-6)).log()))
-            self.checkpoint()  # scoring an epoch is as long as several steps: pause in it too
         accuracy = [sum(v) / len(v) for v in correct.values() if v]
         return sum(accuracy) / len(accuracy), sum(log_p) / max(1, len(log_p))
 
@@ -244,11 +239,20 @@ class Trainer:
         """The loss of one batch (the concept's vectors bound)."""
         return answer_loss(self.backend, *self.forward_rows(batch))
 
-    def step(self, batch: Batch, inputs: torch.Tensor, output: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
-        """One optimizer step on a batch of examples; returns the loss."""
+    def step(self, batch: Batch, inputs: torch.Tensor, output: torch.Tensor, optimizer: torch.optim.Optimizer,
+             lively: bool = False) -> float:
+        """One optimizer step on a batch of examples; returns the loss.
+
+        While questions are coming in (`lively`, from the checkpoint before the step), the step runs
+        one example at a time with a checkpoint after each, so that a question waits for one
+        example's forward and backward, not a whole step's; otherwise in as few parts as memory allows.
+        """
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        for part in self.micro_batches(batch):  # gradients add up: one step, whatever the split
+        parts = [[example] for example in batch] if lively else self.micro_batches(batch)
+        for i, part in enumerate(parts):  # gradients add up: one step, whatever the split
+            if i and lively:
+                self.checkpoint()
             with self.backend.slots.bind(*self.bound(inputs, output, len(part))), self.backend.autocast():
                 loss = self.loss(part) * (len(part) / len(batch))
             loss.backward()
@@ -318,8 +322,8 @@ class Trainer:
                 total = epochs * steps_per_epoch
             losses = []
             for batch in self.batches(plan, self.rng):
-                self.checkpoint()
-                losses.append(self.step(batch, inputs, output, optimizer))
+                lively = self.checkpoint()
+                losses.append(self.step(batch, inputs, output, optimizer, lively))
                 step += 1
                 eta = (time.monotonic() - started) / step * (total - step)
                 self.progress(TrainProgress("training", epoch, epochs, step, total, losses[-1], eta,

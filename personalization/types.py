@@ -71,8 +71,9 @@ class TrainResult:
 ProgressCallback = Callable[[TrainProgress], None]
 # Called by long engine work (a training: its preparation's chunks and its steps) at the points where
 # it may be interrupted: whoever called it may use the model in between (the worker answers the
-# questions waiting), and it goes on after.
-Pause = Callable[[], None]
+# questions waiting), and it goes on after. It returns True while questions are coming in: the
+# training then pauses more often (after each example of a step, not only between steps).
+Pause = Callable[[], bool]
 # An answer as it is being written: called with the text so far as it grows (whole words, never
 # half a character).
 TextCallback = Callable[[str], None]

@@ -8,7 +8,8 @@ and answers each with its request id. Three threads share the model:
   micro-batches: whatever arrived within `batch_window` seconds of the first shares one pass;
 - the trainer runs one training job at a time. At each of the training's pauses (between the
   chunks of its preparation and between its steps, `Engine.train(between=…)`) it serves the
-  waiting questions itself, so a question is never stuck behind a long training run.
+  waiting questions itself, so a question is never stuck behind a long training run; while
+  questions keep coming (one within `LIVELY_SECONDS`), the training pauses after every example.
 
 One lock guards the model; whoever holds it runs. A request message is {"id", "request"} with
 one of protocol.py's typed requests (Recognise, Answer, …; "stream": true on an Answer whose
@@ -35,6 +36,10 @@ from .protocol import (BATCHED, Answer, Describe, Draw, Engine, Prototype, Recog
                        TrainingCancelled)
 
 log = logging.getLogger(__name__)
+
+# A question within this many seconds means people are asking: a training step then pauses after
+# each example (a question waits for one example, not a whole step), at some cost in training speed.
+LIVELY_SECONDS = 5.0
 
 
 class Connection(Protocol):
@@ -69,6 +74,7 @@ class Worker:
         self._training: queue.Queue[_Pending] = queue.Queue()
         self._cancels: dict[int, threading.Event] = {}
         self._questions_waiting = threading.Event()
+        self._last_question = -LIVELY_SECONDS  # time.monotonic() of the last question served
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -148,8 +154,9 @@ class Worker:
                     continue
                 self._run_batch(self._take_batch(first))
 
-    def _serve_waiting(self) -> None:
-        """Called at the training's pauses (it holds the model): answer what is waiting."""
+    def _serve_waiting(self) -> bool:
+        """Called at the training's pauses (it holds the model): answer what is waiting. Returns
+        whether questions are coming in, so that the training pauses more often while they do."""
         batch: list[_Pending] = []
         while len(batch) < self.max_batch:
             try:
@@ -159,8 +166,10 @@ class Worker:
         if batch:
             self.stats.served_during_training += len(batch)
             self._run_batch(batch)
+        return time.monotonic() - self._last_question < LIVELY_SECONDS
 
     def _run_batch(self, batch: list[_Pending]) -> None:
+        self._last_question = time.monotonic()
         for kind in BATCHED:
             group = [p for p in batch if isinstance(p.request, kind)]
             if not group:

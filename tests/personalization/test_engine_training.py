@@ -118,6 +118,40 @@ def test_training_pauses_between_the_chunks_of_its_preparation_and_its_steps(
     assert events.count("pause") >= before.count("pause") - 1 + steps, "and one before every step"
 
 
+def test_while_questions_come_in_training_pauses_after_every_photo_and_example(
+        engine: Engine, make_photo: Callable[..., bytes], tmp_path: Path) -> None:
+    """A pause that says questions are coming in makes the next chunk a single item: a folder
+    photo, a photo's tokens, an attribute answer, an example of a step. The concept learned is the
+    same as in whole steps (the gradients of a step add up whatever its split)."""
+    folder = tmp_path / "everyday"
+    folder.mkdir()
+    for i in range(negatives.FEATURE_CHUNK + 4):
+        (folder / f"photo{i}.png").write_bytes(make_photo((i * 5 % 256, 90, 255 - i * 5 % 256)))
+    req = TrainRequest(name="Bo", positives=[make_photo((200, 40, 30), size=(80 + i, 72)) for i in range(3)],
+                       negatives_dir=str(folder), category="dog", seed=5)
+    counted: dict[bool, list[str]] = {}
+    concepts = {}
+    for lively in (False, True):
+        events = counted.setdefault(lively, [])
+
+        def pause(events: list[str] = events, lively: bool = lively) -> bool:
+            events.append("pause")
+            return lively
+
+        engine.negative_pool._cache.clear()  # mine the folder again each time
+        result = engine.train(req, progress=lambda p, events=events: events.append(p.stage), between=pause)
+        concepts[lively] = Concept.from_bytes(result.tokens)
+    whole, single = counted[False], counted[True]
+    assert whole.count("training") == single.count("training")  # the same steps ...
+    # ... but a pause after each of the folder's photos (after the first chunk), and each example
+    assert single.count("pause") >= whole.count("pause") + 3 + whole.count("training") * 1
+    assert single[:single.index("training")].count("pause") >= 1 + 4 + 3, "one per photo, once lively"
+    # the same up to the order of float sums (measured: cosine 0.9999 for every vector)
+    a, b = concepts[True], concepts[False]
+    assert torch.nn.functional.cosine_similarity(a.inputs, b.inputs).min() > 0.999
+    assert torch.nn.functional.cosine_similarity(a.output, b.output, dim=0) > 0.999
+
+
 def test_no_photos_is_a_clear_error(engine: Engine) -> None:
     with pytest.raises(ValueError, match="at least one photo"):
         engine.train(TrainRequest(name="Bo", positives=[]))
