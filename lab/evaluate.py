@@ -5,6 +5,8 @@
     DATASET_DIR/pool/**.png           optional everyday photos to mine hard negatives from
     DATASET_DIR/categories.json       optional {"<name>": "dog", ...}
     DATASET_DIR/descriptions.json     optional {"<name>": "a small tan corgi with a red collar", ...}
+    DATASET_DIR/crowded.json          optional photos of several subjects and who is in each:
+        {"crowded/0.png": ["bo", "kiwi"], "crowded/1.png": [], ...}
     DATASET_DIR/qa.json               optional two-choice questions:
         {"<name>": [{"question": "What color is <sks>?", "options": ["red", "blue"], "answer": 0,
                      "image": "test/<name>/1.png"}, ...]}
@@ -27,6 +29,11 @@ other concepts' training photos) and by the description the model writes of its 
 how often the two agree (`second_agree`), how right they are where they agree
 (`second_agreed_accuracy`) and how right the tokens are where the prototype disagrees
 (`second_overruled_accuracy`: the answers the chat marks as less sure).
+
+Where the dataset has crowded photos, each way of recognising (tokens, quick look, written and
+given descriptions, random vectors) is measured on them too, per concept ("crowded_weighted":
+is Bo among the subjects?) and as "who is in this?" over all concepts at once (report["who"]:
+precision / recall / F1 of the names said against the names there, over every photo).
 
 With a model that draws (Janus-Pro) and `--clip MODEL` (a CLIPModel id or folder), each
 concept also draws `--images` pictures of "A photo of <sks>." and gets CLIP-I: the cosine of
@@ -69,6 +76,15 @@ class Dataset:
     categories: dict[str, str] = field(default_factory=dict)
     qa: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    crowded: dict[str, list[str]] = field(default_factory=dict)  # photo (relative path) -> who is in it
+
+    def test_photos(self) -> list[tuple[Path, set[str]]]:
+        """Every held-out photo of one subject, with who is in it."""
+        return [(path, {owner}) for owner, paths in self.test.items() for path in paths]
+
+    def crowded_photos(self) -> list[tuple[Path, set[str]]]:
+        """Every photo of several subjects, with who (of the concepts) is in it."""
+        return [(self.root / photo, set(names)) for photo, names in self.crowded.items()]
 
     @classmethod
     def open(cls, root: Path) -> "Dataset":
@@ -84,7 +100,7 @@ class Dataset:
             return json.loads(path.read_text()) if path.exists() else {}
 
         return cls(root, photos("train"), photos("test"), optional("categories.json"), optional("qa.json"),
-                   optional("descriptions.json"))
+                   optional("descriptions.json"), optional("crowded.json"))
 
 
 def randomised(tokens: bytes, seed: int) -> bytes:
@@ -99,24 +115,38 @@ def randomised(tokens: bytes, seed: int) -> bytes:
 Verdicts = dict[str, list[tuple[bool, bool]]]
 
 
-def verdicts(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> Verdicts:
-    """Per concept, for every test photo in the dataset's order: (is it the concept's own photo,
-    did the engine say the concept is in it)."""
+def verdicts(engine: Any, photos: list[tuple[Path, set[str]]], refs: dict[str, ConceptRef]) -> Verdicts:
+    """Per concept, for every photo in order: (is the concept in it, did the engine say it is)."""
     names, width = list(refs), engine.backend.slots.n_slots
     found: Verdicts = {n: [] for n in names}
-    requests, owners = [], []
-    for owner, paths in dataset.test.items():
-        for path in paths:
-            data = path.read_bytes()
-            for start in range(0, len(names), width):  # as many concepts per photo as there are slots
-                requests.append((data, [refs[n] for n in names[start:start + width]]))
-                owners.append(owner)
+    requests, present = [], []
+    for path, who in photos:
+        data = path.read_bytes()
+        for start in range(0, len(names), width):  # as many concepts per photo as there are slots
+            requests.append((data, [refs[n] for n in names[start:start + width]]))
+            present.append(who)
     for start in range(0, len(requests), 64):  # the engine batches these into forward passes
         chunk = requests[start:start + 64]
-        for (_, group), owner, answers in zip(chunk, owners[start:start + 64], engine.recognise_batch(chunk)):
+        for (_, group), who, answers in zip(chunk, present[start:start + 64], engine.recognise_batch(chunk)):
             for ref, answer in zip(group, answers):
-                found[ref.name].append((ref.name == owner, answer.present))
+                found[ref.name].append((ref.name in who, answer.present))
     return found
+
+
+def who_is_in(found: Verdicts) -> dict[str, float]:
+    """"Who is in this photo?" as the chat answers it, every concept asked about every photo: the
+    named set against the true one, as precision / recall / F1 over all photos' names together."""
+    names = list(found)
+    n_photos = len(next(iter(found.values()), []))
+    said = right = truly = 0
+    for i in range(n_photos):
+        said += sum(found[n][i][1] for n in names)
+        truly += sum(found[n][i][0] for n in names)
+        right += sum(found[n][i][0] and found[n][i][1] for n in names)
+    precision = right / said if said else float("nan")
+    recall = right / truly if truly else float("nan")
+    f1 = 2 * right / (said + truly) if said + truly else float("nan")
+    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def accuracy(found: list[tuple[bool, bool]]) -> dict[str, float]:
@@ -129,7 +159,7 @@ def accuracy(found: list[tuple[bool, bool]]) -> dict[str, float]:
 
 def recognition(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> dict[str, dict[str, float]]:
     """Positive / negative / weighted accuracy per concept over every test photo."""
-    return {name: accuracy(found) for name, found in verdicts(engine, dataset, refs).items()}
+    return {name: accuracy(found) for name, found in verdicts(engine, dataset.test_photos(), refs).items()}
 
 
 def quick_looks(engine: Any, dataset: Dataset) -> tuple[dict[str, ConceptRef], dict[str, ConceptRef]]:
@@ -201,14 +231,25 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
     """
     pool = negatives_dir or (dataset.root / "pool" if (dataset.root / "pool").is_dir() else None)
     refs: dict[str, ConceptRef] = {}
-    report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}}
+    report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}, "who": {}}
     started = time.monotonic()
     measured: list[dict[str, dict[str, float]]] = []
+
+    def recognised(prefix: str, refs: dict[str, ConceptRef]) -> Verdicts:
+        """Recognition with `refs` on the single-subject photos and, where the dataset has them, on the
+        crowded ones too (under "crowded_", with "who is in this?" over them in report["who"])."""
+        single = verdicts(engine, dataset.test_photos(), refs)
+        measured.append(prefixed(prefix, {n: accuracy(v) for n, v in single.items()}))
+        if dataset.crowded:
+            crowded = verdicts(engine, dataset.crowded_photos(), refs)
+            measured.append(prefixed("crowded_" + prefix, {n: accuracy(v) for n, v in crowded.items()}))
+            report["who"][prefix.rstrip("_") or "tokens"] = who_is_in(crowded)
+        return single
+
     if quick_look:  # before any training, as the chat has it between the photos and "Bo is ready"
         prototypes, written = quick_looks(engine, dataset)
-        quick = verdicts(engine, dataset, prototypes)
-        measured += [prefixed("quick_", {n: accuracy(v) for n, v in quick.items()}),
-                     prefixed("written_", recognition(engine, dataset, written))]
+        quick = recognised("quick_", prototypes)
+        recognised("written_", written)
     for name, photos in dataset.train.items():
         others = [p.read_bytes() for other, ps in dataset.train.items() if other != name for p in ps] \
             if others_as_negatives else []
@@ -222,8 +263,8 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
                                     "train_seconds": round(time.monotonic() - t, 2)}
         if log:
             log(f"trained {name}: training recognition {result.train_accuracy:.3f} in {result.epochs_run} epochs")
-    learned = verdicts(engine, dataset, refs)
-    measured += [{n: accuracy(v) for n, v in learned.items()}, question_answering(engine, dataset, refs)]
+    learned = recognised("", refs)
+    measured.append(question_answering(engine, dataset, refs))
     if quick_look:
         measured.append(second_opinion(learned, quick))
     scorer = clip if getattr(engine, "can_draw", False) else None  # CLIP-I: for a model that draws
@@ -231,12 +272,11 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
         measured.append(clip_i(engine, dataset, refs, scorer, images, seed))
     if random_vectors:
         baseline = {n: ConceptRef(name=n, tokens=randomised(r.tokens or b"", seed)) for n, r in refs.items()}
-        chance = [recognition(engine, dataset, baseline)]
-        chance += [clip_i(engine, dataset, baseline, scorer, images, seed)] if scorer is not None else []
-        measured += [prefixed("random_", c) for c in chance]
+        recognised("random_", baseline)
+        if scorer is not None:
+            measured.append(prefixed("random_", clip_i(engine, dataset, baseline, scorer, images, seed)))
     if dataset.descriptions and refs.keys() <= dataset.descriptions.keys():
-        described = {n: ConceptRef(name=n, description=dataset.descriptions[n]) for n in refs}
-        measured.append(prefixed("description_", recognition(engine, dataset, described)))
+        recognised("description_", {n: ConceptRef(name=n, description=dataset.descriptions[n]) for n in refs})
     for metrics in measured:
         for name, values in metrics.items():
             report["concepts"].setdefault(name, {}).update(values)
@@ -254,20 +294,28 @@ def means(concepts: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 
 def prefixed(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """A baseline's metrics under their own names ("random_weighted"), without the counts."""
-    return {n: {prefix + k: v for k, v in m.items() if not k.startswith("n_")} for n, m in metrics.items()}
+    """A baseline's metrics under their own names ("random_weighted"), without the counts (which the
+    learned tokens' own figures keep)."""
+    return {n: {prefix + k: v for k, v in m.items() if not (prefix and k.startswith("n_"))}
+            for n, m in metrics.items()}
 
 
 def table(report: dict[str, Any]) -> str:
     columns = [c for c in ("positive", "negative", "weighted", "visual_qa", "text_qa", "random_weighted",
                            "description_weighted", "quick_weighted", "written_weighted", "second_agree",
-                           "second_overruled_accuracy", "clip_i", "random_clip_i", "train_accuracy")
+                           "second_overruled_accuracy", "crowded_weighted", "crowded_quick_weighted",
+                           "crowded_description_weighted", "crowded_random_weighted", "clip_i", "random_clip_i",
+                           "train_accuracy")
                if c in report["mean"]]
     rows = [["concept", *columns]]
     for name, values in [*report["concepts"].items(), ("mean", report["mean"])]:
         rows.append([name, *(f"{values[c]:.3f}" if c in values else "-" for c in columns)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    for by, figures in report.get("who", {}).items():  # over the crowded photos
+        lines.append(f'who is in this? ({by}, crowded photos): precision {figures["precision"]:.3f}, '
+                     f'recall {figures["recall"]:.3f}, F1 {figures["f1"]:.3f}')
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

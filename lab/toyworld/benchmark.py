@@ -8,6 +8,9 @@
     DIR/categories.json          each concept's category ("toy"), which `yo eval` hands to training
     DIR/descriptions.json        each concept's description alone (`yo eval`'s written-description baseline)
     DIR/qa.json                  text-only two-choice questions about each concept (`yo eval`'s form)
+    DIR/crowded/0.png ...        held-out photos of two to four toys each: concepts, their
+                                 look-alikes and other toys side by side
+    DIR/crowded.json             who is in each: {"crowded/0.png": ["bo", "kip"], ...} (concepts only)
 
 The concepts are one subject and look-alikes of it, each differing from it in one
 attribute (a different one each time, as far as there are attributes), so every concept's
@@ -23,7 +26,8 @@ import sys
 from pathlib import Path
 
 from .questions import KIND, concept_qa
-from .world import ATTRIBUTES, Subject, lookalikes, random_lookalike, random_subject, render, render_scene
+from .world import (ATTRIBUTES, Subject, lookalikes, random_lookalike, random_subject, render, render_crowd,
+                    render_scene)
 
 CONCEPT_NAMES: tuple[str, ...] = ("bo", "mam", "kip", "tuv", "zel", "pim", "rax", "lun", "dot", "fig", "gus", "hob")
 PHOTO_SIZE = 64
@@ -64,8 +68,24 @@ def _pool(rng: random.Random, concepts: list[Subject], size: int) -> list[Subjec
     return out
 
 
+def crowd(rng: random.Random, concepts: dict[str, Subject]) -> tuple[list[Subject], list[str]]:
+    """Two to four toys for a crowded photo, and the concepts among them: none to three concepts, the
+    rest their look-alikes (half the time) or any other toys, never two of the same toy."""
+    toys = rng.randint(2, 4)
+    names = rng.sample(sorted(concepts), min(toys, rng.choice((0, 1, 1, 2, 2, 3))))
+    chosen = [concepts[n] for n in names]
+    near = [s for c in concepts.values() for s in lookalikes(c) if s not in concepts.values()]
+    while len(chosen) < toys:
+        other = rng.choice(near) if rng.random() < 0.5 else random_subject(rng)
+        if other not in chosen and other not in concepts.values():
+            chosen.append(other)
+    order = list(range(toys))
+    rng.shuffle(order)  # concepts in any cell
+    return [chosen[i] for i in order], sorted(names)
+
+
 def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int = 5, n_test: int = 10,
-                    pool_size: int = 300) -> dict[str, Subject]:
+                    pool_size: int = 300, n_crowded: int = 40) -> dict[str, Subject]:
     """Write the benchmark for `seed` to `out_dir`; returns name -> subject. Deterministic for a seed."""
     out_dir = Path(out_dir)
     rng = random.Random(f"toyworld-benchmark:{seed}")
@@ -89,6 +109,13 @@ def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int 
     (out_dir / "categories.json").write_text(json.dumps({name: KIND for name in concepts}, indent=2) + "\n")
     (out_dir / "descriptions.json").write_text(json.dumps(  # `yo eval`'s written-description baseline
         {name: s.description() for name, s in concepts.items()}, indent=2) + "\n")
+    crowded_dir, crowded_rng, present = out_dir / "crowded", random.Random(f"toyworld-benchmark:{seed}:crowded"), {}
+    crowded_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(n_crowded):
+        toys, names = crowd(crowded_rng, concepts)
+        render_crowd(toys, crowded_rng, PHOTO_SIZE).save(crowded_dir / f"{i}.png")
+        present[f"crowded/{i}.png"] = names
+    (out_dir / "crowded.json").write_text(json.dumps(present, indent=2) + "\n")
     qa_rng = random.Random(f"toyworld-benchmark:{seed}:qa")
     (out_dir / "qa.json").write_text(json.dumps(
         {name: concept_qa(s, "<sks>", qa_rng) for name, s in concepts.items()}, indent=2) + "\n")
@@ -103,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=int, default=5, help="training photos per concept")
     parser.add_argument("--test", type=int, default=10, help="held-out photos per concept")
     parser.add_argument("--pool", type=int, default=300, help="everyday photos for hard-negative mining")
+    parser.add_argument("--crowded", type=int, default=40, help="held-out photos of two to four toys")
     args = parser.parse_args(argv)
     try:
-        concepts = write_benchmark(args.dir, args.seed, args.concepts, args.train, args.test, args.pool)
+        concepts = write_benchmark(args.dir, args.seed, args.concepts, args.train, args.test, args.pool,
+                                   args.crowded)
     except ValueError as error:
         print(f"yo toyworld: {error}", file=sys.stderr)
         return 2

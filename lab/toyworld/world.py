@@ -202,6 +202,26 @@ def render(subject: Subject, rng: random.Random, size: int = 64) -> Image.Image:
     return image.resize((size, size), Image.Resampling.LANCZOS)
 
 
+def render_crowd(subjects: list[Subject], rng: random.Random, size: int = 64) -> Image.Image:
+    """One photo of two to four toys side by side: each in a cell of its own (the halves for two,
+    the quarters for three or four), drawn as `render` draws one toy in a photo of the cell's size."""
+    if not 2 <= len(subjects) <= 4:
+        raise ValueError("a crowded photo holds two to four toys")
+    big = size * SUPERSAMPLE
+    image = _background(rng, big)
+    cells = [(0, 0, 0.5, 1), (0.5, 0, 0.5, 1)] if len(subjects) == 2 else \
+        rng.sample([(0, 0, 0.5, 0.5), (0.5, 0, 0.5, 0.5), (0, 0.5, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5)], len(subjects))
+    for subject, (x, y, w, h) in zip(subjects, cells):
+        side = round(min(w, h) * big)
+        r = rng.uniform(*BODY_RADIUS) * side
+        layer = _draw_toy(subject, side, r).rotate(rng.uniform(-TILT, TILT), resample=Image.Resampling.BICUBIC)
+        if rng.random() < 0.5:
+            layer = layer.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        room_x, room_y = w * big - side, h * big - side  # a half is taller than wide: room to move up and down
+        image.paste(layer, (round(x * big + rng.uniform(0, room_x)), round(y * big + rng.uniform(0, room_y))), layer)
+    return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
 def render_scene(rng: random.Random, size: int = 64) -> Image.Image:
     """An everyday photo with no toy in it: background and clutter only."""
     return _background(rng, size * SUPERSAMPLE).resize((size, size), Image.Resampling.LANCZOS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +30,11 @@ def make_dataset(root: Path, make_photo: Callable[..., bytes]) -> Path:
         {"question": "Is <sks> round?", "options": ["Yes", "No"], "answer": 0, "image": "test/bo/0.png"}]}))
     (root / "categories.json").write_text(json.dumps({"bo": "ball", "kiwi": "box"}))
     (root / "descriptions.json").write_text(json.dumps({"bo": "a red ball", "kiwi": "a green box"}))
+    (root / "crowded").mkdir()
+    for i in range(3):
+        (root / "crowded" / f"{i}.png").write_bytes(make_photo((200, 40 + 60 * i, 30), "circle", size=(80, 64)))
+    (root / "crowded.json").write_text(json.dumps({"crowded/0.png": ["bo"], "crowded/1.png": ["bo", "kiwi"],
+                                                   "crowded/2.png": []}))
     return root
 
 
@@ -43,11 +49,27 @@ def test_evaluate_reports_recognition_and_qa(engine: Engine, make_photo: Callabl
     # the quick look: before training by prototype and by the written description, after as a second opinion
     assert {"quick_weighted", "quick_positive", "written_weighted", "second_agree"} <= set(bo)
     assert 0.0 <= bo["second_agree"] <= 1.0 and 0.0 <= bo["quick_weighted"] <= 1.0
+    # several subjects in one photo: per concept, and "who is in this?" over all of them
+    assert {"crowded_weighted", "crowded_quick_weighted", "crowded_random_weighted",
+            "crowded_description_weighted"} <= set(bo)
+    assert report["who"].keys() == {"tokens", "quick", "written", "random", "description"}
+    assert all(0.0 <= figures["recall"] <= 1.0 for figures in report["who"].values())
     assert "visual_qa" not in report["concepts"]["kiwi"]
     assert set(report["mean"]) >= {"positive", "negative", "weighted"}
     table = evaluate.table(report)
     assert table.splitlines()[0].split()[:4] == ["concept", "positive", "negative", "weighted"]
-    assert table.splitlines()[-1].startswith("mean")
+    assert table.splitlines()[-1].startswith("who is in this? (description, crowded photos): precision")
+    assert any(line.startswith("mean") for line in table.splitlines())
+
+
+def test_who_is_in_this_counts_every_name_said_against_every_name_there() -> None:
+    # three photos: bo alone (said bo and kiwi), bo and kiwi (said bo), nobody (said nobody)
+    found = {"bo": [(True, True), (True, True), (False, False)],
+             "kiwi": [(False, True), (True, False), (False, False)]}
+    who = evaluate.who_is_in(found)
+    assert who["precision"] == pytest.approx(2 / 3) and who["recall"] == pytest.approx(2 / 3)
+    assert who["f1"] == pytest.approx(2 / 3)
+    assert math.isnan(evaluate.who_is_in({"bo": [(False, False)]})["precision"])  # nothing said: no precision
 
 
 def test_cli_writes_json(tiny_model: Path, make_photo: Callable[..., bytes], tmp_path: Path,

@@ -84,6 +84,20 @@ def test_benchmark_layout(tmp_path: Path) -> None:
     assert (again / "test" / "bo" / "0.png").read_bytes() == (tmp_path / "test" / "bo" / "0.png").read_bytes()
 
 
+def test_crowded_photos_hold_two_to_four_toys_and_say_which_concepts(tmp_path: Path) -> None:
+    concepts = benchmark.write_benchmark(tmp_path, seed=5, n_concepts=4, n_train=1, n_test=1, pool_size=1,
+                                         n_crowded=12)
+    present = json.loads((tmp_path / "crowded.json").read_text())
+    assert len(present) == 12 and all((tmp_path / photo).is_file() for photo in present)
+    assert all(set(names) <= set(concepts) for names in present.values())
+    assert any(not names for names in present.values()) and any(len(names) >= 2 for names in present.values())
+    rng = random.Random(3)
+    for _ in range(200):
+        toys, names = benchmark.crowd(rng, concepts)
+        assert 2 <= len(toys) <= 4 and len(set(toys)) == len(toys)
+        assert sorted(n for n, s in concepts.items() if s in toys) == names  # the truth names every concept there
+
+
 def test_the_pool_is_mostly_easy_photos_with_few_lookalikes() -> None:
     """Like a random sample of everyday photos: random "no" photos are mostly easy; mining finds the rest."""
     concepts = benchmark.choose_concepts(random.Random(2), 3)
