@@ -203,23 +203,36 @@ def render(subject: Subject, rng: random.Random, size: int = 64) -> Image.Image:
 
 
 def render_crowd(subjects: list[Subject], rng: random.Random, size: int = 64) -> Image.Image:
-    """One photo of two to four toys side by side: each in a cell of its own (the halves for two,
-    the quarters for three or four), drawn as `render` draws one toy in a photo of the cell's size."""
+    """One photo of two to four toys, each half the size `render` draws one toy at, anywhere in the
+    photo without overlapping (no fixed grid that a crop could line up with)."""
     if not 2 <= len(subjects) <= 4:
         raise ValueError("a crowded photo holds two to four toys")
     big = size * SUPERSAMPLE
     image = _background(rng, big)
-    cells = [(0, 0, 0.5, 1), (0.5, 0, 0.5, 1)] if len(subjects) == 2 else \
-        rng.sample([(0, 0, 0.5, 0.5), (0.5, 0, 0.5, 0.5), (0, 0.5, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5)], len(subjects))
-    for subject, (x, y, w, h) in zip(subjects, cells):
-        side = round(min(w, h) * big)
-        r = rng.uniform(*BODY_RADIUS) * side
+    side = big // 2  # each toy on a layer half the photo's side, as `render` draws one on the whole
+    radii = [rng.uniform(*BODY_RADIUS) * side for _ in subjects]
+    spots = _apart(radii, big, rng)
+    for subject, r, (x, y) in zip(subjects, radii, spots):
         layer = _draw_toy(subject, side, r).rotate(rng.uniform(-TILT, TILT), resample=Image.Resampling.BICUBIC)
         if rng.random() < 0.5:
             layer = layer.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        room_x, room_y = w * big - side, h * big - side  # a half is taller than wide: room to move up and down
-        image.paste(layer, (round(x * big + rng.uniform(0, room_x)), round(y * big + rng.uniform(0, room_y))), layer)
+        image.paste(layer, (round(x - side / 2), round(y - side / 2)), layer)
     return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def _apart(radii: list[float], side: float, rng: random.Random) -> list[tuple[float, float]]:
+    """Centres for toys of body radius `radii` inside a photo of `side`, none overlapping another:
+    a toy with its hat or bag reaches about 1.8 r from its centre."""
+    reach = [1.8 * r for r in radii]
+    while True:  # a fresh layout until one fits (four toys fit in a few dozen tries)
+        spots: list[tuple[float, float]] = []
+        for i, r in enumerate(reach):
+            spot = (rng.uniform(r, side - r), rng.uniform(r, side - r))
+            if any(math.dist(spot, other) < r + reach[j] for j, other in enumerate(spots)):
+                break
+            spots.append(spot)
+        if len(spots) == len(radii):
+            return spots
 
 
 def render_scene(rng: random.Random, size: int = 64) -> Image.Image:
