@@ -6,7 +6,7 @@ Each run is `yo tiny-model DIR --pretrain toyworld --seed S --threads T` (anothe
 in another order, as another processor does; the default build uses one thread). For every run the table shows the
 held-out check after the base schedule (what the recipe gave before the check existed), how many
 steps the check added, and the final held-out figures the tests read; then the worst and the
-median of each final figure. Each build takes about ten minutes on two cores.
+median of each final figure. A one-thread build takes 15-20 minutes on two cores.
 """
 
 from __future__ import annotations
