@@ -74,7 +74,7 @@ class Worker:
         self._training: queue.Queue[_Pending] = queue.Queue()
         self._cancels: dict[int, threading.Event] = {}
         self._questions_waiting = threading.Event()
-        self._last_question = -LIVELY_SECONDS  # time.monotonic() of the last question served
+        self._last_question = float("-inf")  # time.monotonic() of the last question served
 
     # -- the loop ---------------------------------------------------------------------------
 
