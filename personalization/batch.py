@@ -12,6 +12,10 @@ is causal), so it runs first, without gradients, into a key/value cache ("frozen
 only the rest ("live" part: concept prompt, questions, answers) runs with gradients. The
 backward pass then never touches the image tokens. Padding is on the right of each part;
 padded positions attend to nothing but themselves.
+
+Positions are the model's own: the backend gives the frozen part's (one axis for LLaVA, three
+for Qwen-VL's M-RoPE, where an image's tokens sit on a grid), and the live part, all text,
+goes on from the largest of them + 1 on every axis.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .backends.base import Backend
+from .backends.base import Backend, ImageTokens
 
 IGNORE = -100
 
@@ -35,7 +39,7 @@ class Branch:
 @dataclass
 class Row:
     prefix: list[int]
-    image: torch.Tensor | None = None  # [n_image_tokens, hidden] for the image placeholders in the prefix
+    image: ImageTokens | None = None  # for the image placeholders in the prefix
     branches: list[Branch] = field(default_factory=list)
 
 
@@ -43,12 +47,11 @@ class Row:
 class Packed:
     frozen_ids: torch.Tensor  # [B, F]: prefix tokens before any concept token (holds the image placeholders)
     frozen_mask: torch.Tensor  # [B, 1, F, F] additive
-    frozen_positions: torch.Tensor  # [B, F]
-    images: torch.Tensor | None  # [n, hidden]: image tokens in row order
-    image_token_id: int
+    frozen_positions: torch.Tensor  # [B, F], or [axes, B, F] for multimodal rotary positions
+    images: list[ImageTokens]  # in row order
     live_ids: torch.Tensor  # [B, L]
     live_mask: torch.Tensor  # [B, 1, L, F + L] additive
-    live_positions: torch.Tensor  # [B, L]
+    live_positions: torch.Tensor  # [B, L] or [axes, B, L]
     targets: torch.Tensor  # [B, L]: the token live position t must predict, or IGNORE
     branch_ids: torch.Tensor  # [B, L]: which branch (numbered over the batch) a position is in, -1: none
     reads: list[tuple[int, int]]  # (row, live position) of each branch's last token, rows in order
@@ -58,6 +61,7 @@ def pack(backend: Backend, rows: list[Row]) -> Packed:
     tokens, slots, device, dtype = backend.tokens, backend.slots, backend.device, backend.dtype
     lo, hi = slots.first_id, slots.first_id + slots.n_slots * slots.stride
     frozen: list[list[int]] = []
+    frozen_positions: list[torch.Tensor] = []  # per row: [axes, F_r]
     ids: list[list[int]] = []  # the live part, per row: ids, segments, positions, targets, branch numbers
     segments: list[list[int]] = []
     positions: list[list[int]] = []
@@ -67,14 +71,16 @@ def pack(backend: Backend, rows: list[Row]) -> Packed:
     for r, row in enumerate(rows):
         cut = next((i for i, t in enumerate(row.prefix) if lo <= t < hi), len(row.prefix))
         frozen.append(row.prefix[:cut])
+        frozen_positions.append(backend.positions(row.prefix[:cut], row.image))
+        shift = (int(frozen_positions[-1].max()) + 1 if cut else 0) - cut  # M-RoPE: an image takes fewer positions
         rest = row.prefix[cut:]
-        seq, seg, pos = list(rest), [0] * len(rest), list(range(cut, len(row.prefix)))
+        seq, seg, pos = list(rest), [0] * len(rest), list(range(cut + shift, len(row.prefix) + shift))
         tgt, num = [IGNORE] * len(rest), [-1] * len(rest)
         for b, branch in enumerate(row.branches, start=1):
             start, n = len(seq), len(branch.ids)
             seq += branch.ids
             seg += [b] * n
-            pos += range(len(row.prefix), len(row.prefix) + n)
+            pos += range(len(row.prefix) + shift, len(row.prefix) + shift + n)
             tgt += [IGNORE] * n
             num += [len(reads)] * n
             if branch.answer_from is not None:  # position t predicts token t + 1 of the same branch
@@ -102,20 +108,25 @@ def pack(backend: Backend, rows: list[Row]) -> Packed:
     images = [row.image for row in rows if row.image is not None]
     if int((frozen_ids == tokens.image_token_id).sum()) != sum(len(i) for i in images):
         raise ValueError("image placeholders must come before any concept token")
-    return Packed(frozen_ids, mask[:, None, :width_f, :width_f], tensor([list(range(len(f))) for f in frozen],
-                  width_f, 0), torch.cat(images) if images else None, tokens.image_token_id, live_ids,
-                  mask[:, None, width_f:], tensor(positions, width_l, 0), tensor(targets, width_l, IGNORE),
+    axes = frozen_positions[0].shape[0]
+    frozen_pos = torch.zeros(axes, len(rows), width_f, dtype=torch.long)
+    for r, p in enumerate(frozen_positions):
+        frozen_pos[:, r, : p.shape[1]] = p
+    live_pos = tensor(positions, width_l, 0)
+    if axes == 1:
+        frozen_pos = frozen_pos[0].to(device)
+    else:  # text: the same position on every axis
+        frozen_pos, live_pos = frozen_pos.to(device), live_pos[None].expand(axes, -1, -1)
+    return Packed(frozen_ids, mask[:, None, :width_f, :width_f], frozen_pos, images, live_ids,
+                  mask[:, None, width_f:], live_pos, tensor(targets, width_l, IGNORE),
                   tensor(numbers, width_l, -1), reads)
 
 
 def hidden_states(backend: Backend, packed: Packed) -> torch.Tensor:
     """Hidden states [B, L, d] of the live part (slot vectors must be bound)."""
     with torch.no_grad():  # the frozen part never depends on the concept: no graph, no backward
-        embeds = backend.embed(packed.frozen_ids)
-        if packed.images is not None:
-            where = (packed.frozen_ids == packed.image_token_id)[..., None]
-            embeds = embeds.masked_scatter(where, packed.images.to(embeds.dtype))
-        cache = backend.prefill(embeds, packed.frozen_mask, packed.frozen_positions)
+        embeds, placed = backend.embed_with_images(packed.frozen_ids, packed.images)
+        cache = backend.prefill(embeds, packed.frozen_mask, packed.frozen_positions, placed)
     return backend.hidden_states(backend.embed(packed.live_ids), packed.live_mask, packed.live_positions, cache)
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 from .types import ConceptRef, Recognition, Segments, TextCallback
 from . import phrasings
-from .backends.base import Backend
+from .backends.base import Backend, ImageTokens
 from .batch import Branch, Row, answer_logprobs, hidden_states, pack, pooled, yes_probability
 from .concept import Concept
 from .prompts import Cursor, Piece, concept_prompt, fill, join_turn, merge
@@ -51,7 +51,7 @@ class Prompt:
     """One generation request: ids up to the generation prompt, its image and its concepts."""
 
     ids: list[int]
-    image: torch.Tensor | None
+    image: ImageTokens | None
     vectors: list[Vectors | None]
     names: dict[int, str]
 
@@ -164,10 +164,10 @@ class Inference:
 
     # -- photos ------------------------------------------------------------------------------
 
-    def image_tokens(self, photos: Sequence[bytes]) -> list[torch.Tensor]:
+    def image_tokens(self, photos: Sequence[bytes]) -> list[ImageTokens]:
         """Language-model image tokens per photo; each distinct photo is encoded once."""
         distinct = list(dict.fromkeys(photos))
-        encoded: dict[bytes, torch.Tensor] = {}
+        encoded: dict[bytes, ImageTokens] = {}
         for i in range(0, len(distinct), self.batch_size):
             chunk = distinct[i:i + self.batch_size]
             encoding = self.backend.encode_images([open_photo(p) for p in chunk])
@@ -273,11 +273,7 @@ class Inference:
             mask = torch.tensor([[0] * (width - len(p.ids)) + [1] * len(p.ids) for p in chunk], device=backend.device)
             images = [p.image for p in chunk if p.image is not None]
             with backend.slots.bind(*backend.slots.pack([p.vectors for p in chunk], backend.device, backend.dtype)):
-                embeds = backend.embed(ids)
-                if images:
-                    where = (ids == tokens.image_token_id) & (mask == 1)
-                    embeds = embeds.masked_scatter(where[..., None], torch.cat(images).to(embeds.dtype))
-                generated = backend.generate(embeds, mask, max_new_tokens or self.max_new_tokens, writing)
+                generated = backend.generate(ids, mask, images, max_new_tokens or self.max_new_tokens, writing)
             texts = [tokens.decode(row.tolist(), p.names) for row, p in zip(generated, chunk)]
             if writing is not None:
                 writing.finish(texts)

@@ -39,6 +39,7 @@ from PIL import Image, ImageOps
 from .types import CancelToken, Pause, ProgressCallback, TrainingCancelled, TrainProgress, TrainRequest, TrainResult
 from . import augment, data, negatives, phrasings
 from .pacing import in_chunks
+from .backends.base import ImageTokens
 from .batch import Branch, Packed, Row, answer_loss, hidden_states, pack, pooled, yes_probability
 from .concept import Concept
 from .gendata import DrawingConfig
@@ -80,24 +81,27 @@ class TrainConfig:
     drawing: DrawingConfig = DrawingConfig()  # a model that draws: generation tokens and their data
 
 
+Encoded = ImageTokens | torch.Tensor  # what an ImageBank keeps per photo: LM image tokens, or VQ codes
+
+
 class ImageBank:
     """LM image tokens (or, with `encode`, e.g. VQ tokens) of every training photo and mirror image, computed once."""
 
     def __init__(self, engine: "Engine", images: list[Image.Image], mirrored: list[bool],
-                 encode: Callable[[list[Image.Image]], Sequence[torch.Tensor]] | None = None,
+                 encode: Callable[[list[Image.Image]], Sequence[Encoded]] | None = None,
                  between: Pause | None = None) -> None:
         keys = [(i, False) for i in range(len(images))] + [(i, True) for i, m in enumerate(mirrored) if m]
         pictures = [ImageOps.mirror(images[i]) if flip else images[i] for i, flip in keys]
         self.device = engine.backend.device
         # Kept in CPU memory (pinned, for a quick copy): a 7B model's tokens of 250 photos are ~1.2 GB.
         pin = self.device.type == "cuda"
-        self.tokens: dict[tuple[int, bool], torch.Tensor] = {}
+        self.tokens: dict[tuple[int, bool], Encoded] = {}
         for chunk in in_chunks(range(len(keys)), engine.inference.batch_size, between):
             images = [pictures[i] for i in chunk]
             encoded = encode(images) if encode else engine.backend.encode_images(images).tokens
             self.tokens.update((keys[i], t.cpu().pin_memory() if pin else t.cpu()) for i, t in zip(chunk, encoded))
 
-    def get(self, index: int, flip: bool) -> torch.Tensor:
+    def get(self, index: int, flip: bool) -> Encoded:
         return self.tokens.get((index, flip), self.tokens[(index, False)]).to(self.device, non_blocking=True)
 
     def length(self, index: int) -> int:

@@ -1,17 +1,17 @@
 """What the engine needs from a base model, whatever its family.
 
 A backend loads a frozen model with its processor, installs the concept slots, and offers
-five things: vision features (pooled, for ranking photos), image tokens (for the language
-model), token embeddings (through the slots), the language model's hidden states for
-given embeddings, and greedy generation. Everything above it (data, trainer, inference)
-is written against this class only.
+six things: vision features (pooled, for ranking photos), image tokens (for the language
+model), token embeddings (through the slots), the positions the model gives a prompt, the
+language model's hidden states for given embeddings, and greedy generation. Everything
+above it (data, trainer, inference) is written against this class only.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from PIL import Image
@@ -20,10 +20,52 @@ from ..prompts import ChatFormat, Tokens
 from ..slots import SlotPool
 
 
+@dataclass(frozen=True)
+class ImageTokens:
+    """One photo as the language model reads it: vectors for its placeholder tokens, and what else
+    a model needs to place them."""
+
+    embeds: torch.Tensor  # [n, hidden], projected into the language model's space
+    # Models with multimodal rotary positions (Qwen-VL's M-RoPE) place the n tokens on a grid of
+    # rows x columns (docs/architecture.md, "Positions"); None: a plain sequence of n positions.
+    grid: tuple[int, int] | None = None
+    # Qwen3-VL's DeepStack: [layers, n, hidden] vision features added to the outputs of the
+    # language model's first layers at the image's positions.
+    deepstack: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.embeds.shape[0]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "ImageTokens":
+        def moved(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=non_blocking)
+
+        return ImageTokens(self.embeds.to(device, non_blocking=non_blocking), self.grid, moved(self.deepstack))
+
+    def cpu(self) -> "ImageTokens":
+        return self.to("cpu")
+
+    def pin_memory(self) -> "ImageTokens":
+        deepstack = None if self.deepstack is None else self.deepstack.pin_memory()
+        return ImageTokens(self.embeds.pin_memory(), self.grid, deepstack)
+
+
 @dataclass
 class ImageEncoding:
-    tokens: list[torch.Tensor]  # per image: [n_tokens, hidden] projected into the language model's space
+    tokens: list[ImageTokens]  # per image
     pooled: torch.Tensor  # [n, d_vision], L2-normalised: for similarity between photos
+
+
+@dataclass
+class Placed:
+    """Where images sit in a batch of token ids: placeholders `where` [B, T], filled row by row
+    with `images` in order."""
+
+    where: torch.Tensor
+    images: list[ImageTokens]
+
+    def embeds(self) -> torch.Tensor:
+        return torch.cat([image.embeds for image in self.images])
 
 
 class Backend(ABC):
@@ -60,10 +102,29 @@ class Backend(ABC):
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token embeddings, slot tokens taken from the bound concepts."""
 
+    def embed_with_images(self, input_ids: torch.Tensor, images: Sequence[ImageTokens],
+                          mask: torch.Tensor | None = None) -> tuple[torch.Tensor, Placed | None]:
+        """Token embeddings with each image's vectors at its placeholders (rows in order; `mask`
+        [B, T], 1 where a token is real, keeps padding that happens to be the image id out)."""
+        embeds = self.embed(input_ids)
+        if not images:
+            return embeds, None
+        where = input_ids == self.tokens.image_token_id
+        if mask is not None:
+            where &= mask.bool()
+        placed = Placed(where, list(images))
+        return embeds.masked_scatter(where[..., None], placed.embeds().to(embeds.dtype)), placed
+
+    def positions(self, ids: Sequence[int], image: ImageTokens | None) -> torch.Tensor:
+        """The positions [axes, T] the model itself gives a prompt that starts a sequence: one axis
+        counting 0, 1, 2, ... for plain rotary (or learned) positions. The text after the prompt
+        goes on from its largest position + 1."""
+        return torch.arange(len(ids))[None]
+
     @abstractmethod
     def prefill(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
-                position_ids: torch.Tensor) -> Any:
-        """Run a prefix (no gradients) and return its key/value cache."""
+                position_ids: torch.Tensor, placed: Placed | None = None) -> Any:
+        """Run a prefix (no gradients) and return its key/value cache. `placed`: its images."""
 
     @abstractmethod
     def hidden_states(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
@@ -75,9 +136,10 @@ class Backend(ABC):
         """Next-token logits [N, V] for hidden states [N, d] of batch rows `rows` [N]."""
 
     @abstractmethod
-    def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, images: Sequence[ImageTokens],
                  max_new_tokens: int, streamer: Any = None) -> torch.Tensor:
-        """Greedy continuation ids [B, <=max_new_tokens] of left-padded embeddings. A `streamer`
+        """Greedy continuation ids [B, <=max_new_tokens] of left-padded prompts whose image
+        placeholders `images` fill, rows in order (slot vectors must be bound). A `streamer`
         (transformers' `put(ids)` / `end()`) is handed each step's new ids [B] as they are made."""
 
     def autocast(self) -> Any:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..prompts import ChatFormat
-from .base import DrawingBackend, ImageEncoding
+from .base import DrawingBackend, ImageEncoding, ImageTokens
 from .llava import LlavaBackend, pick_device, quantization_config
 
 # Small, precision-sensitive parts kept in bf16 when the language model is loaded in 4-bit.
@@ -89,7 +89,7 @@ class JanusBackend(LlavaBackend, DrawingBackend):
         out = janus.get_image_features(pixel_values=self.pixels(images, janus.vision_model.dtype), return_dict=True)
         # SigLIP has no class token (Janus drops its attention-pool head): the mean patch feature.
         pooled = torch.nn.functional.normalize(out.last_hidden_state.mean(1).float(), dim=-1)
-        return ImageEncoding([t.to(self.dtype) for t in out.pooler_output], pooled)
+        return ImageEncoding([ImageTokens(t.to(self.dtype)) for t in out.pooler_output], pooled)
 
     # -- drawing ----------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from PIL import Image
@@ -18,7 +18,7 @@ from PIL import Image
 from ..concept import fingerprint
 from ..prompts import ChatFormat, Tokens
 from ..slots import SlotPool
-from .base import Backend, ImageEncoding
+from .base import Backend, ImageEncoding, ImageTokens, Placed
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class LlavaBackend(Backend):
         else:
             pooled = last.mean(1)
         pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
-        return ImageEncoding([t.to(self.dtype) for t in tokens], pooled)
+        return ImageEncoding([ImageTokens(t.to(self.dtype)) for t in tokens], pooled)
 
     # -- language model -----------------------------------------------------------------------
 
@@ -129,7 +129,7 @@ class LlavaBackend(Backend):
 
     @torch.no_grad()
     def prefill(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
-                position_ids: torch.Tensor) -> object:
+                position_ids: torch.Tensor, placed: Placed | None = None) -> object:
         out = self.model.model.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                                               position_ids=position_ids, use_cache=True)
         return out.past_key_values
@@ -145,8 +145,9 @@ class LlavaBackend(Backend):
         return self.model.lm_head.logits(hidden, rows)
 
     @torch.no_grad()
-    def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, images: Sequence[ImageTokens],
                  max_new_tokens: int, streamer: Any = None) -> torch.Tensor:
+        inputs_embeds, _ = self.embed_with_images(input_ids, images, attention_mask)
         return self.model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                                    max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, streamer=streamer,
                                    pad_token_id=self.tokens.pad_id, eos_token_id=self.tokens.stop_ids)

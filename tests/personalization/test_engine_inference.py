@@ -199,7 +199,7 @@ def test_concept_vectors_enter_exactly_where_their_tokens_are(engine: Engine, ti
         ids = list(tokens.start(len(image)).user(join_turn([subject.prompt], fill(question, subject.who))).ask().ids)
         rows = [concept.inputs[i - slots.first_id] if slots.is_slot_token(i) else table[i] for i in ids]
         embeds = torch.stack(rows)[None]
-        embeds[0, torch.tensor(ids) == tokens.image_token_id] = image
+        embeds[0, torch.tensor(ids) == tokens.image_token_id] = image.embeds
         with torch.no_grad():
             hidden = reference.model.language_model(inputs_embeds=embeds).last_hidden_state[0, -1]
             logits = reference.lm_head(hidden)
