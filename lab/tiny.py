@@ -30,6 +30,9 @@ LLAVA_CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
 )
 
+QWEN_KINDS = ("qwen2_5_vl", "qwen3_vl")
+KINDS = ("llava", "janus", *QWEN_KINDS)
+
 DEFAULTS: dict[str, Any] = {
     "image_size": 64, "patch_size": 8,  # 64 image tokens per photo
     "vision_hidden": 64, "vision_layers": 2, "vision_heads": 4,
@@ -71,15 +74,20 @@ def build_processor(tokenizer: Any, image_size: int, patch_size: int) -> Any:
 def build_tiny_model(out_dir: Path, kind: str = "llava", seed: int = 0, **overrides: Any) -> Path:
     """Write a tiny random model and its processor to `out_dir`; returns `out_dir`.
 
-    `kind`: "llava" (this module) or "janus" (tiny_janus.py: understands and draws).
+    `kind`: "llava" (this module), "janus" (tiny_janus.py: understands and draws), or
+    "qwen2_5_vl" / "qwen3_vl" (tiny_qwen.py: multimodal rotary positions, photos at their own shape).
     `overrides` change sizes (keys of DEFAULTS) or add tokenizer text (`corpus=[lines]`).
     """
     if kind == "janus":
         from .tiny_janus import build_tiny_janus
 
         return build_tiny_janus(Path(out_dir), seed=seed, **overrides)
+    if kind in QWEN_KINDS:
+        from .tiny_qwen import build_tiny_qwen
+
+        return build_tiny_qwen(Path(out_dir), kind=kind, seed=seed, **overrides)
     if kind != "llava":
-        raise ValueError(f"unknown tiny model kind {kind!r} (known: llava, janus)")
+        raise ValueError(f"unknown tiny model kind {kind!r} (known: {', '.join(KINDS)})")
     from transformers import LlavaForConditionalGeneration
 
     extra_corpus = overrides.pop("corpus", ())

@@ -1,4 +1,4 @@
-"""`yo tiny-model DIR`: a tiny random checkpoint (lab/tiny.py, lab/tiny_janus.py), or with
+"""`yo tiny-model DIR`: a tiny random checkpoint (lab/tiny.py, lab/tiny_janus.py, lab/tiny_qwen.py), or with
 `--pretrain toyworld` the toy-world stand-in (lab/toyworld/pretrain.py)."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .tiny import build_tiny_model
+from .tiny import KINDS, build_tiny_model
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="yo tiny-model", description="write a tiny model + processor, offline")
     parser.add_argument("dir", type=Path)
-    parser.add_argument("--kind", default="llava", choices=["llava", "janus"])
+    parser.add_argument("--kind", default="llava", choices=KINDS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain", choices=["toyworld"], default=None,
                         help="pretrain it on the procedural toy world so that learning can be measured")

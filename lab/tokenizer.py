@@ -47,9 +47,9 @@ def corpus() -> list[str]:
 
 @dataclass(frozen=True)
 class Specials:
-    """A tokenizer's special tokens: LLaVA's by default; the Janus tiny model names its own."""
+    """A tokenizer's special tokens: LLaVA's by default; the Janus and Qwen tiny models name their own."""
 
-    bos: str = "<s>"
+    bos: str | None = "<s>"  # None: no BOS (Qwen's tokenizers add none)
     eos: str = "</s>"
     unk: str = "<unk>"
     pad: str = "<pad>"
@@ -57,7 +57,8 @@ class Specials:
 
     @property
     def all(self) -> list[str]:
-        return [self.bos, self.eos, self.unk, self.pad, *(token for _, token in self.named)]
+        listed = [self.bos, self.eos, self.unk, self.pad, *(token for _, token in self.named)]
+        return list(dict.fromkeys(t for t in listed if t is not None))
 
 
 def build_tokenizer(vocab_size: int, extra_corpus: Iterable[str] = (), specials: Specials = Specials()) -> Any:
@@ -71,9 +72,11 @@ def build_tokenizer(vocab_size: int, extra_corpus: Iterable[str] = (), specials:
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials.all,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(itertools.chain(corpus(), extra_corpus), trainer=trainer)
-    bos = tok.token_to_id(specials.bos)
-    tok.post_processor = processors.TemplateProcessing(  # a BOS in front, like Llama's tokenizer
-        single=f"{specials.bos} $A", pair=f"{specials.bos} $A {specials.bos} $B", special_tokens=[(specials.bos, bos)])
+    if specials.bos is not None:
+        bos = tok.token_to_id(specials.bos)
+        tok.post_processor = processors.TemplateProcessing(  # a BOS in front, like Llama's tokenizer
+            single=f"{specials.bos} $A", pair=f"{specials.bos} $A {specials.bos} $B",
+            special_tokens=[(specials.bos, bos)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=specials.bos, eos_token=specials.eos, unk_token=specials.unk,
         pad_token=specials.pad, extra_special_tokens=dict(specials.named), padding_side="left",

@@ -1,5 +1,6 @@
 """The engine's tests: a loaded engine on the tiny model (tests/conftest.py builds it once per session),
-a second tiny model with other weights, and photos drawn on the fly."""
+a second tiny model with other weights, engines of every kind of base model for the tests that hold
+for any backend (`any_engine`), and photos drawn on the fly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from personalization import Engine, TrainConfig
-from lab.tiny import build_tiny_model
+from lab.tiny import QWEN_KINDS, build_tiny_model
 
 torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from more
 
@@ -31,6 +32,20 @@ def other_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def engine(tiny_model: Path) -> Engine:
     return Engine.load(str(tiny_model), device="cpu", n_slots=4, k=8, config=TINY_TRAIN)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random Qwen2.5-VL and Qwen3-VL checkpoints, by kind."""
+    return {kind: build_tiny_model(tmp_path_factory.mktemp(kind) / kind, kind=kind, seed=0) for kind in QWEN_KINDS}
+
+
+@pytest.fixture(scope="session", params=("llava", *QWEN_KINDS))
+def any_engine(request: pytest.FixtureRequest, engine: Engine, tiny_qwen: dict[str, Path]) -> Engine:
+    """The same tests on every kind of base model the engine runs: LLaVA and the Qwen-VL family."""
+    if request.param == "llava":
+        return engine
+    return Engine.load(str(tiny_qwen[request.param]), device="cpu", n_slots=4, k=8, config=TINY_TRAIN)
 
 
 def photo(colour: tuple[int, int, int], shape: str = "circle", size: tuple[int, int] = (80, 72),

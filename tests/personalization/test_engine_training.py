@@ -31,25 +31,25 @@ def request(make_photo: Callable[..., bytes], **kwargs: object) -> TrainRequest:
     return TrainRequest(name="Bo", positives=positives, negatives=negatives, category="dog", **kwargs)  # type: ignore[arg-type]
 
 
-def test_training_leaves_every_base_parameter_bit_identical(engine: Engine, make_photo: Callable[..., bytes]) -> None:
-    before = parameter_hashes(engine)
-    assert not any(p.requires_grad for p in engine.backend.model.parameters())
-    result = engine.train(request(make_photo))
-    assert parameter_hashes(engine) == before
-    concept = engine.load_concept(result.tokens)
-    assert concept.k == 4 and concept.name == "Bo" and concept.inputs.shape == (5, engine.backend.hidden_size)
+def test_training_leaves_every_base_parameter_bit_identical(any_engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    before = parameter_hashes(any_engine)
+    assert not any(p.requires_grad for p in any_engine.backend.model.parameters())
+    result = any_engine.train(request(make_photo))
+    assert parameter_hashes(any_engine) == before
+    concept = any_engine.load_concept(result.tokens)
+    assert concept.k == 4 and concept.name == "Bo" and concept.inputs.shape == (5, any_engine.backend.hidden_size)
     assert 0.0 <= result.train_accuracy <= 1.0 and 1 <= result.epochs_run <= 2
     # The learned concept is usable at once, alone or with a longer one in the next slot.
-    other = Concept(torch.randn(9, engine.backend.hidden_size), torch.randn(engine.backend.hidden_size),
-                    engine.model_id, engine.backend.fingerprint, "Kiwi")
-    found = engine.recognise(make_photo((200, 40, 30)), [ConceptRef("Bo", result.tokens),
+    other = Concept(torch.randn(9, any_engine.backend.hidden_size), torch.randn(any_engine.backend.hidden_size),
+                    any_engine.model_id, any_engine.backend.fingerprint, "Kiwi")
+    found = any_engine.recognise(make_photo((200, 40, 30)), [ConceptRef("Bo", result.tokens),
                                                           ConceptRef("Kiwi", other.to_bytes())])
     assert len(found) == 2
 
 
-def test_progress_steps_increase_and_seeds_repeat(engine: Engine, make_photo: Callable[..., bytes]) -> None:
+def test_progress_steps_increase_and_seeds_repeat(any_engine: Engine, make_photo: Callable[..., bytes]) -> None:
     seen: list[TrainProgress] = []
-    first = engine.train(request(make_photo, seed=7), progress=seen.append)
+    first = any_engine.train(request(make_photo, seed=7), progress=seen.append)
     stages = [p.stage for p in seen]
     assert stages[0] == "preparing" and stages[-1] == "done" and "training" in stages
     steps = [p.step for p in seen if p.stage == "training"]
@@ -57,10 +57,10 @@ def test_progress_steps_increase_and_seeds_repeat(engine: Engine, make_photo: Ca
     training = [p for p in seen if p.stage == "training"]
     assert all(p.steps == training[0].steps and p.loss is not None and p.eta_seconds is not None for p in training)
     assert training[-1].eta_seconds == pytest.approx(0.0, abs=1e-6) or training[-1].step < training[-1].steps
-    second = engine.train(request(make_photo, seed=7))
+    second = any_engine.train(request(make_photo, seed=7))
     a, b = Concept.from_bytes(first.tokens), Concept.from_bytes(second.tokens)
     assert torch.equal(a.inputs, b.inputs) and torch.equal(a.output, b.output)
-    third = Concept.from_bytes(engine.train(request(make_photo, seed=8)).tokens)
+    third = Concept.from_bytes(any_engine.train(request(make_photo, seed=8)).tokens)
     assert not torch.equal(a.inputs, third.inputs)
 
 
@@ -199,22 +199,22 @@ def test_hard_negatives_come_from_the_folder_ranked_by_similarity(
     assert result.tokens and "no everyday photos" in caplog.text
 
 
-def test_text_only_qa_is_trained_without_the_photo(engine: Engine, make_photo: Callable[..., bytes]) -> None:
-    trainer = Trainer(engine, request(make_photo), engine.config, None, None)
+def test_text_only_qa_is_trained_without_the_photo(any_engine: Engine, make_photo: Callable[..., bytes]) -> None:
+    trainer = Trainer(any_engine, request(make_photo), any_engine.config, None, None)
     plan = trainer.prepare()
     qa = [e for e in plan.epoch(trainer.rng) if e.label is None]
     assert len(qa) == 3  # one per positive photo, its questions as turns of one sequence
     assert all(e.image is None and len(e.turns) == 2 for e in qa)
     assert all("{sks}" in t.question for e in qa for t in e.turns)
     row = trainer.row(qa[0])
-    assert row.image is None and engine.backend.tokens.image_token_id not in row.prefix
+    assert row.image is None and any_engine.backend.tokens.image_token_id not in row.prefix
     assert trainer.row(Example(0, True, qa[0].turns, True)).image is not None
 
 
-def test_gradients_reach_every_concept_vector_and_the_loss_falls(engine: Engine,
+def test_gradients_reach_every_concept_vector_and_the_loss_falls(any_engine: Engine,
                                                                   make_photo: Callable[..., bytes]) -> None:
     """Not learning to recognise (a random model cannot), but the optimisation works end to end."""
-    trainer = Trainer(engine, request(make_photo), engine.config, None, None)
+    trainer = Trainer(any_engine, request(make_photo), any_engine.config, None, None)
     plan = trainer.prepare()
     inputs, output = trainer.initial_vectors()
     start_inputs, start_output = inputs.detach().clone(), output.detach().clone()
@@ -227,11 +227,11 @@ def test_gradients_reach_every_concept_vector_and_the_loss_falls(engine: Engine,
 
 
 def test_a_batch_over_the_memory_budget_runs_as_micro_batches_with_the_same_update(
-        engine: Engine, make_photo: Callable[..., bytes]) -> None:
+        any_engine: Engine, make_photo: Callable[..., bytes]) -> None:
     """Rows answered with equally many tokens: split or not, one step moves the vectors the same way."""
     def one_step(step_memory_mb: int) -> tuple[list[int], torch.Tensor, torch.Tensor]:
-        config = replace(engine.config, step_memory_mb=step_memory_mb)
-        trainer = Trainer(engine, request(make_photo), config, None, None)
+        config = replace(any_engine.config, step_memory_mb=step_memory_mb)
+        trainer = Trainer(any_engine, request(make_photo), config, None, None)
         trainer.prepare()
         question = data.check_questions(0).turns[0].question  # answered alike: as many answer tokens per row
         batch = [Example(i, False, (data.Turn(question, "Yes."),), True) for i in range(trainer.n_photos)]
