@@ -3,6 +3,7 @@
     python bench/serve.py                      # a tiny random LLaVA on the CPU
     python bench/serve.py --model DIR --device cuda --n 16
     python bench/serve.py --shape llava-7b --device cuda --n 16   # random weights at LLaVA-1.5-7B's shapes
+    python bench/serve.py --shape qwen3-vl-8b --device cuda --n 16   # ... at Qwen3-VL-8B's (or qwen2.5-vl-7b)
 
 Prints, each measured side by side in this run:
   1. engine: N recognitions in one batched forward vs N single forwards (and that both agree);
@@ -10,7 +11,7 @@ Prints, each measured side by side in this run:
   3. concept swap: parse a concept file and bind it to a slot, per request (target < 1 ms);
   4. queue overhead: a training job through the durable queue vs calling the model directly.
 
-With `--shape llava-7b` sections 1 and 3 run on random weights at the real shapes, built on the
+With a real `--shape` sections 1 and 3 run on random weights at the real shapes, built on the
 device; section 2 needs a checkpoint on disk for the worker process to load, so it runs on the
 tiny model there (or on `--model`): it measures the process hop and the worker's batching.
 """
@@ -32,7 +33,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import train as bench_train  # noqa: E402  (bench/train.py: the llava-7b shapes)
+import train as bench_train  # noqa: E402  (bench/train.py: the real models' shapes)
 
 from serving.client import WorkerProcessService  # noqa: E402
 from personalization import Engine  # noqa: E402
@@ -191,9 +192,9 @@ def main() -> None:
     parser.add_argument("--model", help="a checkpoint folder (default: a tiny random LLaVA built now)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--n", type=int, default=16)
-    parser.add_argument("--shape", choices=["tiny", "llava-7b"], default="tiny",
-                        help="llava-7b: sections 1 and 3 on random weights at LLaVA-1.5-7B's shapes")
-    parser.add_argument("--layers", type=int, default=None, help="llava-7b with fewer layers (a CPU smoke run)")
+    parser.add_argument("--shape", choices=["tiny", "llava-7b", *bench_train.QWEN_SHAPES], default="tiny",
+                        help="a real model's shapes: sections 1 and 3 on random weights at them")
+    parser.add_argument("--layers", type=int, default=None, help="a real shape with fewer layers (a CPU smoke run)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
@@ -203,6 +204,8 @@ def main() -> None:
             model = str(build_tiny_model(Path(folder) / "tiny", seed=0))
         if args.shape == "llava-7b":
             engine = bench_train.llava_7b(torch.device(args.device), args.layers, torchvision=True)
+        elif args.shape in bench_train.QWEN_SHAPES:
+            engine = bench_train.qwen_vl(args.shape, torch.device(args.device), args.layers)
         else:
             engine = Engine.load(model, device=args.device)
         name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"

@@ -1,6 +1,6 @@
 """Concept training speed: Yo's trainer against the published recipe as written, in one run.
 
-    python bench/train.py [--shape tiny|small|llava-7b] [--device cpu|cuda] [--seconds 20]
+    python bench/train.py [--shape tiny|small|llava-7b|qwen3-vl-8b|qwen2.5-vl-7b] [--device cpu|cuda] [--seconds 20]
 
 Both train one concept on the same model, the same photos and the same conversations
 (5 photos of the subject, 250 negatives, attribute QA), for a fixed time each:
@@ -15,9 +15,10 @@ Both train one concept on the same model, the same photos and the same conversat
 
 A sample is one answered question; "tokens/s (equiv)" counts, for both, the tokens the
 samples hold as separate sequences (the recipe's unit), so the two columns compare the same
-work. `--shape llava-7b` builds random weights at LLaVA-1.5-7B's shapes directly on the
-device (no download; for a GPU) and adds the time per concept at the paper's data volume,
-the language model's MFU and peak memory.
+work. `--shape llava-7b` (or `qwen3-vl-8b`, `qwen2.5-vl-7b`) builds random weights at that
+model's shapes directly on the device (no download; for a GPU) and adds the time per concept at
+the paper's data volume, the language model's MFU and peak memory. The Qwen shapes train on
+1280 x 960 photos (a phone photo as Telegram sends it), which Qwen reads at its own aspect ratio.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from personalization import (  # noqa: E402
     data,  # noqa: E402
 )
 from personalization.backends.llava import LlavaBackend  # noqa: E402
+from personalization.backends.qwen import ImageTextProcessor, QwenVLBackend  # noqa: E402
 from personalization.inference import open_photo  # noqa: E402
+from personalization.prompts import fill  # noqa: E402
 from personalization.trainer import Trainer  # noqa: E402
 from serving.protocol import TrainRequest  # noqa: E402
 
@@ -69,12 +72,12 @@ class Measured:
     peak_mib: float = 0.0
 
 
-def photo(rng: random.Random, subject: bool) -> bytes:
-    image = Image.new("RGB", (256, 224), tuple(rng.randrange(150, 250) for _ in range(3)))
+def photo(rng: random.Random, subject: bool, size: tuple[int, int] = (256, 224)) -> bytes:
+    image = Image.new("RGB", size, tuple(rng.randrange(150, 250) for _ in range(3)))
     draw = ImageDraw.Draw(image)
-    x, y = rng.randrange(20, 120), rng.randrange(20, 100)
+    x, y, r = rng.randrange(size[0] // 12, size[0] // 2), rng.randrange(size[1] // 12, size[1] // 2), size[0] // 2.5
     colour = (190, 60, 40) if subject else tuple(rng.randrange(256) for _ in range(3))
-    draw.ellipse((x, y, x + 100, y + 100), fill=colour)
+    draw.ellipse((x, y, x + r, y + r), fill=colour)
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
@@ -114,9 +117,79 @@ def llava_7b(device: torch.device, layers: int | None = None, torchvision: bool 
     return Engine(backend)
 
 
+# The language model and vision tower of each checkpoint, as its config.json gives them, and whether
+# its head shares the embedding table (the small Qwen3-VLs).
+QWEN3_4B_TEXT = dict(vocab_size=151936, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
+                     num_attention_heads=32, num_key_value_heads=8, head_dim=128, rope_parameters={
+                         "rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [24, 20, 20],
+                         "mrope_interleaved": True})
+QWEN3_SMALL_VISION = dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16, patch_size=16,
+                          num_position_embeddings=2304, deepstack_visual_indexes=[5, 11, 17])
+QWEN_SHAPES: dict[str, tuple[str, dict[str, Any], dict[str, Any], bool]] = {
+    "qwen3-vl-8b": ("qwen3_vl", dict(
+        vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
+        num_key_value_heads=8, head_dim=128, rope_parameters={
+            "rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [24, 20, 20], "mrope_interleaved": True}),
+        dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, patch_size=16, out_hidden_size=4096,
+             num_position_embeddings=2304, deepstack_visual_indexes=[8, 16, 24]), False),
+    "qwen3-vl-4b": ("qwen3_vl", QWEN3_4B_TEXT, dict(QWEN3_SMALL_VISION, out_hidden_size=2560), True),
+    "qwen3-vl-2b": ("qwen3_vl", dict(QWEN3_4B_TEXT, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
+                                     num_attention_heads=16),
+                    dict(QWEN3_SMALL_VISION, out_hidden_size=2048), True),
+    "qwen2.5-vl-7b": ("qwen2_5_vl", dict(
+        vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+        num_key_value_heads=4, rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0,
+                                                "mrope_section": [16, 24, 24]}),
+        dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, patch_size=14, out_hidden_size=3584,
+             window_size=112, fullatt_block_indexes=[7, 15, 23, 31]), False),
+}
+
+
+def qwen_vl(shape: str, device: torch.device, layers: int | None = None) -> Engine:
+    """Random weights at a Qwen-VL checkpoint's shapes (QWEN_SHAPES), built on the device, with Qwen's
+    image processor at the real patch size. `layers` cuts both towers to that many layers and the
+    vocabulary to 32k rows (the recipe's side keeps Adam states and a copy of both 150k-row tables):
+    a smoke run on a CPU."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen3VLConfig
+    from transformers import Qwen3VLForConditionalGeneration
+
+    from lab.tiny_qwen import QWEN2_5_CHAT_TEMPLATE, QWEN3_CHAT_TEMPLATE, QWEN_SPECIALS, build_qwen_image_processor
+    from lab.tokenizer import build_tokenizer
+
+    kind, text, vision, tied = QWEN_SHAPES[shape]
+    text, vision = dict(text, rope_parameters=dict(text["rope_parameters"])), dict(vision)
+    if layers:
+        text["num_hidden_layers"], vision["depth"], text["vocab_size"] = layers, layers, 32064
+        for key in ("deepstack_visual_indexes", "fullatt_block_indexes"):
+            if key in vision:
+                vision[key] = [i for i in vision[key] if i < layers] or [layers - 1]
+    tokenizer = build_tokenizer(2000, specials=QWEN_SPECIALS)
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE if kind == "qwen3_vl" else QWEN2_5_CHAT_TEMPLATE
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
+        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
+    text.update(max_position_embeddings=32768, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    vision.update(spatial_merge_size=2, temporal_patch_size=2)
+    configs = {"qwen3_vl": (Qwen3VLConfig, Qwen3VLForConditionalGeneration),
+               "qwen2_5_vl": (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration)}
+    config_class, model_class = configs[kind]
+    config = config_class(text_config=text, vision_config=vision, tie_word_embeddings=tied, **ids)
+    with torch.device(device):
+        model = model_class._from_config(config, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
+    pixels = {"patch_size": vision["patch_size"], "min_pixels": 56 * 56, "max_pixels": 16384 * 28 * 28}
+    processor = ImageTextProcessor(tokenizer, build_qwen_image_processor(pixels))
+    return Engine(QwenVLBackend.from_model(model, processor, f"random/{shape}-shape"))
+
+
+def photo_size(shape: str) -> tuple[int, int]:
+    return (1280, 960) if shape in QWEN_SHAPES else (256, 224)
+
+
 def build(shape: str, device: torch.device, folder: Path, layers: int | None) -> Engine:
     if shape == "llava-7b":
         return llava_7b(device, layers)
+    if shape in QWEN_SHAPES:
+        return qwen_vl(shape, device, layers)
     from lab.tiny import build_tiny_model
 
     return Engine.load(str(build_tiny_model(folder / shape, seed=0, **SHAPES[shape])), device=str(device))
@@ -180,10 +253,9 @@ class Recipe:
         self.embed, self.head = self.slot_embedding.base.weight, self.slot_head.base.weight
         # The "orig_embeds_params" copies every row but the concept's is restored from.
         self.saved_embed, self.saved_head = self.embed.detach().clone(), self.head.detach().clone()
-        slot = self.backend.slots.ids(0, yo.trainer.config.k)
+        slot = self.slot = self.backend.slots.ids(0, yo.trainer.config.k)
         self.keep = torch.ones(self.embed.shape[0], dtype=torch.bool, device=self.backend.device)
         self.keep[torch.tensor([slot.identifier, *slot.latents])] = False
-        self.names = self.backend.processor.tokenizer.convert_ids_to_tokens([slot.identifier, *slot.latents])
         self.samples = [(e, t) for e in yo.examples for t in e.turns]
         random.Random(2).shuffle(self.samples)
         self.optimizer = torch.optim.AdamW([self.embed, self.head], lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-2)
@@ -212,29 +284,37 @@ class Recipe:
     def step(self) -> tuple[int, int, int]:
         example, turn = self.samples[self.next % len(self.samples)]
         self.next += 1
-        processor, sks = self.backend.processor, self.names[0]
-        image = None
+        backend, tokens = self.backend, self.backend.tokens
+        extra: dict[str, torch.Tensor] = {}
+        n_image = None
         if example.image is not None:  # the data loader decodes (and flips) the photo every time
             image = open_photo(self.images[example.image])
             image = ImageOps.mirror(image) if example.flip else image
-        user = ("<image>\n" if image is not None else "") + f"{sks} is {''.join(self.names[1:])}. "
-        prompt = f"USER: {user}{turn.question.replace('{sks}', sks)} ASSISTANT:"
-        answer = f" {turn.answer.replace('{sks}', sks)}</s>"
-        inputs = processor(images=image, text=prompt + answer, return_tensors="pt").to(self.backend.device)
-        n_answer = len(processor.tokenizer(answer, add_special_tokens=False)["input_ids"])
-        labels = torch.full_like(inputs["input_ids"], -100)  # loss on the answer only
-        labels[:, -n_answer:] = inputs["input_ids"][:, -n_answer:]
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.backend.dtype)
-        with self.backend.autocast():
-            loss = self.backend.model(**inputs, labels=labels).loss  # vision tower + logits everywhere
+            extra = dict(backend.processor.image_processor(images=[image], return_tensors="pt"))
+            grid = extra.get("image_grid_thw")  # Qwen: tokens from the photo's own grid; LLaVA: a fixed count
+            n_image = int(grid.prod()) // backend.merge ** 2 if grid is not None else backend.model.config.image_seq_length
+        # "<sks> is <t0>...<t15>. {question}" and its answer: the ids its processor would make from the text
+        sks = (self.slot.identifier,)
+        asked = tokens.start(n_image).user([sks, " is ", self.slot.latents, ". ", *fill(turn.question, sks)])
+        said = asked.assistant().answer(fill(turn.answer, sks))
+        asked = asked.assistant()
+        input_ids = torch.tensor([said.ids], device=backend.device)
+        labels = torch.full_like(input_ids, -100)  # loss on the answer only
+        labels[:, len(asked.ids):] = input_ids[:, len(asked.ids):]
+        extra = {k: v.to(backend.device) for k, v in extra.items()}
+        if "pixel_values" in extra:
+            extra["pixel_values"] = extra["pixel_values"].to(backend.dtype)
+        if "image_grid_thw" in extra:
+            extra["mm_token_type_ids"] = (input_ids == tokens.image_token_id).int()
+        with backend.autocast():
+            loss = backend.model(input_ids=input_ids, labels=labels, **extra).loss  # vision tower + logits everywhere
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         with torch.no_grad():  # every row but the concept's back to its saved value
             self.embed[self.keep] = self.saved_embed[self.keep]
             self.head[self.keep] = self.saved_head[self.keep]
-        n = inputs["input_ids"].shape[1]
+        n = input_ids.shape[1]
         return 1, n, n
 
 
@@ -262,13 +342,14 @@ def lm_parameters(engine: Engine) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shape", choices=[*SHAPES, "llava-7b"], default="tiny")
+    parser.add_argument("--shape", choices=[*SHAPES, "llava-7b", *QWEN_SHAPES], default="tiny")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seconds", type=float, default=20.0, help="timed training per side")
     parser.add_argument("--rounds", type=int, default=5, help="alternations between the two sides")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (the machine may be shared)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--layers", type=int, default=None, help="llava-7b with fewer layers (a CPU smoke run)")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="a real shape with fewer layers (a CPU smoke run)")
     parser.add_argument("--negatives", type=int, default=250, help="negative photos (the paper: 150 hard + 100 easy)")
     parser.add_argument("--step-memory-mb", type=int, default=TrainConfig.step_memory_mb,
                         help="the trainer's activation budget per step (bigger: fewer micro-batches, more memory)")
@@ -282,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     # No extra views: the recipe's side reads the request's photos by index (the speed per sample is the same).
     config = TrainConfig(batch_size=args.batch_size, views=0, step_memory_mb=args.step_memory_mb)
     rng = random.Random(0)
-    positives = [photo(rng, True) for _ in range(5)]
-    negatives = [photo(rng, False) for _ in range(args.negatives)]
+    positives = [photo(rng, True, photo_size(args.shape)) for _ in range(5)]
+    negatives = [photo(rng, False, photo_size(args.shape)) for _ in range(args.negatives)]
     request = TrainRequest(name="Bo", positives=positives, negatives=negatives, category="ball")
     yo = Yo(engine, request, config)
     recipe = Recipe(engine, yo, positives + negatives)
@@ -299,8 +380,9 @@ def main(argv: list[str] | None = None) -> int:
 
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"
     model = engine.backend.model.config
+    image_tokens = yo.trainer.bank.length(0)
     print(f"concept training, shape {args.shape} (text {model.text_config.num_hidden_layers} x "
-          f"{model.text_config.hidden_size}, {model.image_seq_length} image tokens/photo) on {name}")
+          f"{model.text_config.hidden_size}, {image_tokens} image tokens/photo) on {name}")
     print(f"{'':34}{'samples/s':>10}{'tokens/s equiv':>16}{'tokens/s run':>14}{'peak MiB':>10}")
     for label, m in ((f"yo trainer (batch {config.batch_size})", ours), ("recipe as written (batch 1)", theirs)):
         memory = f"{m.peak_mib:10.0f}" if device.type == "cuda" else f"{'n/a':>10}"

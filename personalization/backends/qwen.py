@@ -37,6 +37,11 @@ from .llava import LlavaBackend, pick_device, quantization_config
 
 # Kept in full precision under 4-bit: the vision tower with its merger, and the head.
 QWEN_UNQUANTISED = ("visual", "lm_head")
+# Photos arrive at up to 1280 px a side (Telegram's size); under the processors' own ceiling (16 M pixels
+# for Qwen3-VL) one would be ~1,200 tokens, and training and memory scale with it. Yo reads a photo at
+# up to this many pixels: at most 400 tokens on Qwen3-VL (32 px a token), 522 on Qwen2.5-VL (28 px),
+# about LLaVA-1.5's 576.
+PHOTO_PIXELS = 640 * 640
 
 
 @dataclass
@@ -86,7 +91,10 @@ class QwenVLBackend(LlavaBackend):
 
     @torch.no_grad()
     def encode_images(self, images: list[Image.Image]) -> ImageEncoding:
-        inputs = self.processor.image_processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
+        image_processor = self.processor.image_processor
+        most = min(image_processor.size.longest_edge, PHOTO_PIXELS)
+        size = {"shortest_edge": min(image_processor.size.shortest_edge, most), "longest_edge": most}
+        inputs = image_processor(images=[im.convert("RGB") for im in images], return_tensors="pt", size=size)
         visual = self.model.model.visual
         grids = inputs["image_grid_thw"].to(self.device)
         out = self.model.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.device, visual.dtype),

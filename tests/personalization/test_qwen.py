@@ -156,3 +156,18 @@ def test_the_cli_builds_qwen_kinds_and_linear_attention_models_are_refused(tmp_p
     (tmp_path / "q35" / "config.json").write_text('{"model_type": "qwen3_5"}')
     with pytest.raises(ValueError, match="Qwen3.5 model: most of its layers are linear attention"):
         Engine.load(str(tmp_path / "q35"), device="cpu")
+
+
+def test_a_big_photo_is_read_at_most_at_the_pixel_cap(qwen: Engine, make_photo: Callable[..., bytes],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens grow with a photo's pixels on these models: Yo caps them (PHOTO_PIXELS), keeping the shape."""
+    from personalization.backends import qwen as qwen_backend
+
+    big = make_photo((1, 2, 3), size=(1280, 960))
+    before = qwen.inference.image_tokens([big])[0]
+    monkeypatch.setattr(qwen_backend, "PHOTO_PIXELS", 48 * 48)
+    after = qwen.inference.image_tokens([big])[0]
+    side = 16  # pixels per token along each side: 8-px patches, 2 x 2 of them a token
+    assert after.grid is not None and len(after) * side * side <= 48 * 48 < len(before) * side * side
+    rows, cols = after.grid
+    assert cols > rows  # still a landscape photo
