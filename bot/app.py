@@ -16,6 +16,7 @@ from serving.client import WorkerProcessService
 from storage import Store
 
 from .assistant import Assistant
+from .assistant.relearn import relearn_on_this_model
 from .operations import OperationsServer, serve_operations
 from .settings import Settings
 
@@ -113,6 +114,7 @@ async def _run(settings: Settings, *, smoke: bool) -> None:
         except ModelUnavailable as reason:
             await assistant.close()
             raise ModelNotReady(f"{reason}\n{SMOKE_HINT}") from reason
+    await relearn_on_this_model(assistant.services)  # YO_MODEL changed: learn the concepts again
     await assistant.start()
     server: OperationsServer | None = None  # operations: /healthz and /metrics (bot/operations.py)
     try:

@@ -110,7 +110,7 @@ async def ask(assistant: Assistant, user: str, text: str, image: Path | None) ->
     refs = [await services.concept_ref(c) for c in concepts]
     result: dict[str, Any] = {"answer": await services.models.answer(segments, refs, photo)}
     if photo is not None:
-        candidates = [c for c in (concepts or visible) if c.tokens_file]
+        candidates = [c for c in (concepts or visible) if c.tokens_file and services.learned_here(c)]
         trained = [await services.concept_ref(c) for c in candidates]
         found = await services.models.recognise(photo, trained) if trained else []
         result["recognition"] = {c.display_name: {"present": r.present, "probability": r.probability}

@@ -133,6 +133,32 @@ class ConceptsMixin(StoreBase):
         assert row is not None
         return Concept.from_row(row)
 
+    async def learned_on_other_models(self, base_model: str) -> list[Concept]:
+        """Concepts with tokens that another base model learned (the bot's model changed since)."""
+        rows = await self.db.fetch_all("SELECT * FROM concepts WHERE tokens_file IS NOT NULL AND base_model != ? "
+                                       "ORDER BY id", (base_model,))
+        return [Concept.from_row(r) for r in rows]
+
+    async def unlearn(self, concept_id: int, base_model: str) -> Concept | None:
+        """Forget what another base model learned of a concept — its tokens and prototype, which only that
+        model can read — so that `base_model` learns it again from its photos, description and facts
+        (all kept). The concept is then collecting; None if it is gone."""
+        async with self.db.exclusive() as conn:
+            async with self.db.begin():
+                old = await fetch_one(conn, "SELECT tokens_file FROM concepts WHERE id = ?", (concept_id,))
+                if old is None:
+                    return None
+                await execute(conn, "UPDATE concepts SET tokens_file = NULL, prototype = NULL, base_model = ?, "
+                              "status = 'collecting', updated_at = ? WHERE id = ?", (base_model, self.now(), concept_id))
+                row = await fetch_one(conn, "SELECT * FROM concepts WHERE id = ?", (concept_id,))
+            if old["tokens_file"]:
+                try:
+                    await self.in_thread(self.files.delete_tokens, old["tokens_file"])
+                except (OSError, ValueError):
+                    log.exception("could not delete old tokens %s", old["tokens_file"])
+        assert row is not None
+        return Concept.from_row(row)
+
     async def read_tokens(self, concept: Concept) -> bytes | None:
         """The concept's trained tokens, or None when it has none. A `concept` read before a
         retrain may name a file already replaced: then the current one is read."""

@@ -126,9 +126,10 @@ async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool
         if not concepts:
             await turn.say("I couldn't tell whom you mean. /concepts lists who I know.")
             return
-    trained = [c for c in concepts if c.tokens_file]
-    quick = [c for c in concepts if not c.tokens_file and c.prototype is not None]
-    waiting = [c.display_name for c in concepts if not c.tokens_file and c.prototype is None]
+    here = [c for c in concepts if services.learned_here(c)]
+    trained = [c for c in here if c.tokens_file]
+    quick = [c for c in here if not c.tokens_file and c.prototype is not None]
+    waiting = [c.display_name for c in concepts if c not in trained and c not in quick]
     if not trained and not quick:
         if not concepts:
             await turn.say("You haven't taught me anyone yet. Try /teach Bo.")
@@ -225,7 +226,7 @@ async def draw(services: Services, turn: Turn, subject: str, n: int = 1, seed: i
         return
     concepts, segments = await mentioned(services, turn, subject)
     refs = [await services.concept_ref(c) for c in concepts]
-    waiting = [c.display_name for c in concepts if not c.tokens_file]
+    waiting = [c.display_name for c in concepts if not (c.tokens_file and services.learned_here(c))]
     note = f" (I'm still learning {', '.join(waiting)}, so this is from my description.)" if waiting else ""
     progress = await turn.say(f"Drawing {n} picture{'s' if n > 1 else ''} of {subject}…{note}")
     await turn.channel.show_activity("upload_photo")

@@ -93,12 +93,18 @@ class Services:
     sessions: dict[tuple[int, int], TeachingSession] = field(default_factory=dict)
     recent_photos: RecentPhotos = field(default_factory=RecentPhotos)
 
+    def learned_here(self, concept: Concept) -> bool:
+        """Whether the concept's tokens and prototype are this model's: a one-shot verb may run another
+        model than the one that learned them (`yo run` learns them again, relearn.py)."""
+        return concept.base_model == self.models.model_id
+
     async def concept_ref(self, concept: Concept) -> ConceptRef:
-        """A concept as a model request carries it: tokens when trained, else its description."""
+        """A concept as a model request carries it: tokens when trained (on this model), else its description."""
         facts = tuple(f.text for f in await self.store.list_facts(concept.id))
-        tokens = await self.store.read_tokens(concept) if concept.tokens_file else None
+        here = self.learned_here(concept)
+        tokens = await self.store.read_tokens(concept) if concept.tokens_file and here else None
         return ConceptRef(name=concept.display_name, tokens=tokens, facts=facts,
-                          description=concept.description, prototype=concept.prototype)
+                          description=concept.description, prototype=concept.prototype if here else None)
 
 
 @dataclass

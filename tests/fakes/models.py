@@ -46,8 +46,19 @@ class FakeModelService:
         self.trained: list[TrainRequest] = []
         self.streamed: list[list[str]] = []  # the texts so far handed to each on_text
 
+    def check(self, concepts: Sequence[ConceptRef]) -> None:
+        """Tokens or a prototype of another model are refused, as the engine refuses them (its worker's
+        error arrives as a RuntimeError)."""
+        for concept in concepts:
+            for data in (concept.tokens, concept.prototype):
+                learned_on = json.loads(data).get("model", self.model_id) if data else self.model_id
+                if learned_on != self.model_id:
+                    raise RuntimeError(f"ConceptMismatch: {concept.name} was learned on {learned_on}; "
+                                       f"this bot runs {self.model_id}: teach it again")
+
     async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
         self.calls.append(("recognise", [c.name for c in concepts]))
+        self.check(concepts)
         colour = mean_colour(photo)
         out = []
         for concept in concepts:
@@ -62,6 +73,7 @@ class FakeModelService:
         """Says "(fake answer to: QUESTION)"; with `on_text`, first writes it word by word (the text so far,
         `word_seconds` apart), as the real worker streams."""
         self.calls.append(("answer", (question, [c.name for c in concepts], photo is not None)))
+        self.check(concepts)
         text = "".join(concepts[s].name if isinstance(s, int) else s for s in question)
         facts = " ".join(f for c in concepts for f in c.facts)
         answer = f"(fake answer to: {text})" + (f" [facts: {facts}]" if facts else "")
@@ -81,7 +93,8 @@ class FakeModelService:
     async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
         self.calls.append(("prototype", (len(positives), len(negatives))))
         colours = [mean_colour(p) for p in positives]
-        return json.dumps({"colour": [sum(c[i] for c in colours) / len(colours) for i in range(3)]}).encode()
+        return json.dumps({"colour": [sum(c[i] for c in colours) / len(colours) for i in range(3)],
+                           "model": self.model_id}).encode()
 
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
                     cancel: CancelToken | None = None) -> TrainResult:
@@ -95,7 +108,7 @@ class FakeModelService:
                                        step=step, steps=self.train_steps, loss=1.0 / step))
         colours = [mean_colour(p) for p in request.positives]
         avg = [sum(c[i] for c in colours) / len(colours) for i in range(3)]
-        return TrainResult(tokens=json.dumps({"colour": avg}).encode(), train_accuracy=1.0,
+        return TrainResult(tokens=json.dumps({"colour": avg, "model": self.model_id}).encode(), train_accuracy=1.0,
                            epochs_run=self.train_steps)
 
     async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,

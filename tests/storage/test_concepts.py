@@ -6,7 +6,7 @@ import pytest
 
 from storage import ConceptExists, NotFound, NotOwner, Store
 from storage.models import Chat, User
-from tests.storage.helpers import files_under
+from tests.storage.helpers import files_under, jpeg
 
 
 async def people(store: Store) -> tuple[User, User, Chat, Chat]:
@@ -121,3 +121,24 @@ async def test_facts(store: Store) -> None:
     assert await store.list_facts(bo.id) == [second]
     with pytest.raises(NotFound):
         await store.add_fact(999, "nobody")
+
+
+async def test_unlearning_forgets_what_another_model_learned_and_keeps_the_rest(store: Store) -> None:
+    ana, _, _, _ = await people(store)
+    bo = await store.create_concept(ana.id, "Bo", "bo", "old/model")
+    kiwi = await store.create_concept(ana.id, "Kiwi", "kiwi", "new/model")
+    await store.add_photos(bo.id, [jpeg(seed=1), jpeg(seed=2)])
+    await store.add_fact(bo.id, "Bo loves tennis balls")
+    await store.set_prototype(bo.id, b"old prototype")
+    learned = await store.save_tokens(bo.id, b"old tokens", "old/model")
+    await store.save_tokens(kiwi.id, b"new tokens", "new/model")
+    assert learned is not None and learned.tokens_file is not None
+    assert [c.id for c in await store.learned_on_other_models("new/model")] == [bo.id]
+
+    again = await store.unlearn(bo.id, "new/model")
+    assert again is not None and again.tokens_file is None and again.prototype is None
+    assert again.base_model == "new/model" and again.status == "collecting"
+    assert learned.tokens_file not in files_under(store.data_dir)
+    assert len(await store.list_photos(bo.id)) == 2 and len(await store.list_facts(bo.id)) == 1
+    assert await store.learned_on_other_models("new/model") == []
+    assert await store.unlearn(12345, "new/model") is None
