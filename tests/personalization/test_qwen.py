@@ -171,3 +171,27 @@ def test_a_big_photo_is_read_at_most_at_the_pixel_cap(qwen: Engine, make_photo: 
     assert after.grid is not None and len(after) * side * side <= 48 * 48 < len(before) * side * side
     rows, cols = after.grid
     assert cols > rows  # still a landscape photo
+
+
+async def test_the_worker_process_serves_a_qwen_model(kind: str, tiny_qwen: dict[str, Path], qwen: Engine,
+                                                      make_photo: Callable[..., bytes]) -> None:
+    """Through the real worker process: concurrent questions share one pass and say what the engine
+    says alone, and an answer streams to its caller ending as the answer."""
+    import asyncio
+
+    from serving.client import WorkerProcessService
+
+    bo, kiwi = (ConceptRef(name, tokens=random_concept(qwen, seed).to_bytes())
+                for name, seed in (("Bo", 3), ("Kiwi", 4)))
+    photos = [make_photo((200, 30, 30), size=SIZES[0]), make_photo((20, 30, 200), size=SIZES[1])]
+    alone = [qwen.recognise(p, [r])[0].probability for p, r in zip(photos, (bo, kiwi))]
+    pieces: list[str] = []
+    models = WorkerProcessService(str(tiny_qwen[kind]), device="cpu")
+    await models.start()
+    try:
+        together = await asyncio.gather(*[models.recognise(p, [r]) for p, r in zip(photos, (bo, kiwi))])
+        answer = await models.answer(["What colour is ", 0, "?"], [bo], photos[0], on_text=pieces.append)
+    finally:
+        await models.close()
+    assert [r[0].probability for r in together] == pytest.approx(alone, abs=1e-5)
+    assert pieces and pieces[-1] == answer
