@@ -168,7 +168,8 @@ def qwen_vl(shape: str, device: torch.device, layers: int | None = None) -> Engi
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
         ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
-    text.update(max_position_embeddings=32768, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    text.update(max_position_embeddings=32768, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id)
     vision.update(spatial_merge_size=2, temporal_patch_size=2)
     configs = {"qwen3_vl": (Qwen3VLConfig, Qwen3VLForConditionalGeneration),
                "qwen2_5_vl": (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration)}
@@ -292,12 +293,13 @@ class Recipe:
             image = ImageOps.mirror(image) if example.flip else image
             extra = dict(backend.processor.image_processor(images=[image], return_tensors="pt"))
             grid = extra.get("image_grid_thw")  # Qwen: tokens from the photo's own grid; LLaVA: a fixed count
-            n_image = int(grid.prod()) // backend.merge ** 2 if grid is not None else backend.model.config.image_seq_length
+            n_image = (int(grid.prod()) // backend.merge ** 2 if grid is not None
+                       else backend.model.config.image_seq_length)
         # "<sks> is <t0>...<t15>. {question}" and its answer: the ids its processor would make from the text
         sks = (self.slot.identifier,)
-        asked = tokens.start(n_image).user([sks, " is ", self.slot.latents, ". ", *fill(turn.question, sks)])
-        said = asked.assistant().answer(fill(turn.answer, sks))
-        asked = asked.assistant()
+        asked = tokens.start(n_image).user([sks, " is ", self.slot.latents, ". ",
+                                            *fill(turn.question, sks)]).assistant()
+        said = asked.answer(fill(turn.answer, sks))
         input_ids = torch.tensor([said.ids], device=backend.device)
         labels = torch.full_like(input_ids, -100)  # loss on the answer only
         labels[:, len(asked.ids):] = input_ids[:, len(asked.ids):]
