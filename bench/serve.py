@@ -33,7 +33,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import train as bench_train  # noqa: E402  (bench/train.py: the real models' shapes)
+import shapes  # noqa: E402  (bench/shapes.py: the real models' shapes)
 
 from serving.client import WorkerProcessService  # noqa: E402
 from personalization import Engine  # noqa: E402
@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("--model", help="a checkpoint folder (default: a tiny random LLaVA built now)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--n", type=int, default=16)
-    parser.add_argument("--shape", choices=["tiny", "llava-7b", *bench_train.QWEN_SHAPES], default="tiny",
+    parser.add_argument("--shape", choices=["tiny", "llava-7b", *shapes.QWEN_SHAPES], default="tiny",
                         help="a real model's shapes: sections 1 and 3 on random weights at them")
     parser.add_argument("--layers", type=int, default=None, help="a real shape with fewer layers (a CPU smoke run)")
     args = parser.parse_args()
@@ -203,9 +203,9 @@ def main() -> None:
 
             model = str(build_tiny_model(Path(folder) / "tiny", seed=0))
         if args.shape == "llava-7b":
-            engine = bench_train.llava_7b(torch.device(args.device), args.layers, torchvision=True)
-        elif args.shape in bench_train.QWEN_SHAPES:
-            engine = bench_train.qwen_vl(args.shape, torch.device(args.device), args.layers)
+            engine = shapes.llava_7b(torch.device(args.device), args.layers, torchvision=True)
+        elif args.shape in shapes.QWEN_SHAPES:
+            engine = shapes.qwen_vl(args.shape, torch.device(args.device), args.layers)
         else:
             engine = Engine.load(model, device=args.device)
         name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"

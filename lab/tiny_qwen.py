@@ -75,10 +75,15 @@ _QWEN_LINES = ("<|im_start|>user\nIs Bo in this photo?<|im_end|>\n<|im_start|>as
                "You are a helpful assistant.", "Picture 1: a photo of Bo.")
 
 
-def build_qwen_config(kind: str, tokenizer: Any, sizes: dict[str, Any]) -> Any:
-    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
+def vision_token_ids(tokenizer: Any) -> dict[str, int]:
+    """The config's ids of Qwen's image, video and vision start / end tokens in `tokenizer`."""
+    return {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
         ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
+
+
+def build_qwen_config(kind: str, tokenizer: Any, sizes: dict[str, Any]) -> Any:
+    ids = vision_token_ids(tokenizer)
     text = dict(
         vocab_size=len(tokenizer), hidden_size=sizes["text_hidden"], intermediate_size=4 * sizes["text_hidden"],
         num_hidden_layers=sizes["text_layers"], num_attention_heads=sizes["text_heads"],

@@ -23,7 +23,7 @@ from PIL import Image, ImageOps
 
 from ..prompts import ChatFormat
 from .base import DrawingBackend, ImageEncoding, ImageTokens
-from .llava import LlavaBackend, pick_device, quantization_config
+from .llava import LlavaBackend
 
 # Small, precision-sensitive parts kept in bf16 when the language model is loaded in 4-bit.
 JANUS_UNQUANTISED = ("vision_model", "aligner", "vqmodel", "generation_embeddings", "generation_aligner",
@@ -31,20 +31,13 @@ JANUS_UNQUANTISED = ("vision_model", "aligner", "vqmodel", "generation_embedding
 
 
 class JanusBackend(LlavaBackend, DrawingBackend):
-    @classmethod
-    def load(cls, model_id: str, device: str | None = None, load_in_4bit: bool = False,
-             n_slots: int = 8, k: int = 16) -> "JanusBackend":
-        from transformers import AutoProcessor, JanusForConditionalGeneration
+    UNQUANTISED = JANUS_UNQUANTISED
 
-        target = pick_device(device)
-        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if target.type == "cuda" else torch.float32}
-        if load_in_4bit:
-            kwargs["quantization_config"] = quantization_config(target, JANUS_UNQUANTISED)
-            kwargs["device_map"] = {"": target.index or 0}
-        model = JanusForConditionalGeneration.from_pretrained(model_id, **kwargs)
-        if not load_in_4bit:
-            model.to(target)  # type: ignore[arg-type]
-        return cls.from_model(model, AutoProcessor.from_pretrained(model_id), model_id, n_slots, k)
+    @staticmethod
+    def model_class() -> Any:
+        from transformers import JanusForConditionalGeneration
+
+        return JanusForConditionalGeneration
 
     @classmethod
     def from_model(cls, model: Any, processor: Any, model_id: str, n_slots: int = 8,

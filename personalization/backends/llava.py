@@ -52,20 +52,33 @@ def runs_on_device(image_processor: Any) -> bool:
 
 
 class LlavaBackend(Backend):
+    # Kept in bf16 when the language model is loaded in 4-bit; each family names its own.
+    UNQUANTISED: tuple[str, ...] = LLAVA_UNQUANTISED
+
     @classmethod
     def load(cls, model_id: str, device: str | None = None, load_in_4bit: bool = False,
              n_slots: int = 8, k: int = 16) -> "LlavaBackend":
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         target = pick_device(device)
         kwargs: dict[str, object] = {"dtype": torch.bfloat16 if target.type == "cuda" else torch.float32}
         if load_in_4bit:
-            kwargs["quantization_config"] = quantization_config(target)
+            kwargs["quantization_config"] = quantization_config(target, cls.UNQUANTISED)
             kwargs["device_map"] = {"": target.index or 0}
-        model = AutoModelForImageTextToText.from_pretrained(model_id, **kwargs)
+        model = cls.model_class().from_pretrained(model_id, **kwargs)
         if not load_in_4bit:
             model.to(target)  # type: ignore[arg-type]
-        return cls.from_model(model, AutoProcessor.from_pretrained(model_id), model_id, n_slots, k)
+        return cls.from_model(model, cls.load_processor(model_id), model_id, n_slots, k)
+
+    @staticmethod
+    def model_class() -> Any:
+        from transformers import AutoModelForImageTextToText
+
+        return AutoModelForImageTextToText
+
+    @staticmethod
+    def load_processor(model_id: str) -> Any:
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(model_id)
 
     @classmethod
     def from_model(cls, model: object, processor: object, model_id: str, n_slots: int = 8,

@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 
 from .base import ImageEncoding, ImageTokens, Placed
-from .llava import LlavaBackend, pick_device, quantization_config
+from .llava import LlavaBackend
 
 # Kept in full precision under 4-bit: the vision tower with its merger, and the head.
 QWEN_UNQUANTISED = ("visual", "lm_head")
@@ -65,22 +65,11 @@ class ImageTextProcessor:
 
 
 class QwenVLBackend(LlavaBackend):
-    @classmethod
-    def load(cls, model_id: str, device: str | None = None, load_in_4bit: bool = False,
-             n_slots: int = 8, k: int = 16) -> "QwenVLBackend":
-        from transformers import AutoModelForImageTextToText
+    UNQUANTISED = QWEN_UNQUANTISED
 
-        target = pick_device(device)
-        kwargs: dict[str, object] = {"dtype": torch.bfloat16 if target.type == "cuda" else torch.float32}
-        if load_in_4bit:
-            kwargs["quantization_config"] = quantization_config(target, QWEN_UNQUANTISED)
-            kwargs["device_map"] = {"": target.index or 0}
-        model = AutoModelForImageTextToText.from_pretrained(model_id, **kwargs)
-        if not load_in_4bit:
-            model.to(target)  # type: ignore[arg-type]
-        backend = cls.from_model(model, ImageTextProcessor.from_pretrained(model_id), model_id, n_slots, k)
-        assert isinstance(backend, QwenVLBackend)
-        return backend
+    @staticmethod
+    def load_processor(model_id: str) -> Any:
+        return ImageTextProcessor.from_pretrained(model_id)
 
     @property
     def merge(self) -> int:
