@@ -27,10 +27,11 @@ pytestmark = pytest.mark.timeout(2400)
 
 
 # What the stand-in must answer on its own held-out questions before concepts learned on it mean
-# anything. Measured on the recipe with the language stage at lr 1e-3 (README; the schedule alone, every
-# build reached the held-out check's targets): seeds 0 / 1 / 2 on one thread 0.988 / 0.977 / 1.000 / 0.977 /
-# 0.988, 0.996 / 0.957 / 1.000 / 0.973 / 0.973, 0.988 / 0.977 / 1.000 / 0.988 / 0.996. At lr 2e-3 seed 1
-# had landed at 0.789 / 0.207 / 1.000 / 0.773 / 0.742. These floors sit 0.04-0.16 below the worst figure.
+# anything. Measured on the recipe with the language stage at lr 1e-3 (README's table; the schedule alone,
+# every build reached the held-out check's targets), six builds — seeds 0 / 1 / 2 on one thread, seeds 0 / 1
+# on two, seed 0 on four: worst 0.988 / 0.953 / 1.000 / 0.973 / 0.957, median 0.990 / 0.967 / 1.000 / 0.979 /
+# 0.984. At lr 2e-3 seed 1 had landed at 0.789 / 0.207 / 1.000 / 0.773 / 0.742. These floors sit 0.04-0.15
+# below the worst figure.
 STAND_IN_FLOORS = {"attribute": 0.93, "describe": 0.8, "named_text": 0.95, "match_lookalike": 0.92,
                    "named_match_lookalike": 0.92}
 
