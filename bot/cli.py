@@ -33,6 +33,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+# The engine's verbs: the module that parses their options and runs them, and their line in `yo --help`.
+PASSTHROUGH = {
+    "tiny-model": ("lab.tiny_model", "write a tiny model with its processor, offline"),
+    "toyworld": ("lab.toyworld.benchmark", "write a toy-world benchmark in the Yo'LLaVA layout"),
+    "eval": ("lab.evaluate", "the papers' metrics on a dataset (train/<name>, test/<name>)"),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="yo", description="Yo, a personal vision-and-language assistant.",
                      epilog=f"exit codes: 0 done, {EXIT_FAILED} failed, {EXIT_USAGE} bad usage, {EXIT_NO_MODEL} model "
@@ -46,15 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     for p in (run, console):
         p.add_argument("--smoke", action="store_true", help="use a tiny random model (answers mean nothing)")
 
-    tiny = verbs.add_parser("tiny-model", help="write a tiny model with its processor, offline")
-    tiny.add_argument("dir", type=Path)
-    tiny.add_argument("--kind", choices=["llava", "janus"], default="llava")
-    tiny.add_argument("--pretrain", choices=["toyworld"], default=None)
-    tiny.add_argument("--seed", type=int, default=0)
-
-    toy = verbs.add_parser("toyworld", help="write a toy-world benchmark in the Yo'LLaVA layout")
-    toy.add_argument("dir", type=Path)
-    toy.add_argument("--seed", type=int, default=0)
+    for name, (_, help_text) in PASSTHROUGH.items():  # listed here; their modules parse their options
+        verbs.add_parser(name, help=f"{help_text} (options: yo {name} --help)", add_help=False)
 
     worker = verbs.add_parser("worker", help="serve models to a bot on a Ray cluster (YO_RAY_ADDRESS)")
     worker.add_argument("--address", help="the Ray head (default: YO_RAY_ADDRESS)")
@@ -62,9 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="this machine's name in the workers' names (default: the host name)")
     worker.add_argument("--join", action=argparse.BooleanOptionalAction, default=None,
                         help="start a Ray node here that joins the cluster (default: unless one runs already)")
-
-    evaluate = verbs.add_parser("eval", help="the papers' metrics on a dataset (train/<name>, test/<name>)")
-    evaluate.add_argument("dataset", type=Path)
 
     def one_shot(name: str, help_text: str) -> argparse.ArgumentParser:
         p = verbs.add_parser(name, help=help_text)
@@ -174,11 +172,8 @@ def _print_human(verb: str, result: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # The engine's verbs parse their own options.
-    passthrough = {"tiny-model": "lab.tiny_model", "toyworld": "lab.toyworld.benchmark",
-                   "eval": "lab.evaluate"}
-    if argv and argv[0] in passthrough:
-        return _passthrough(passthrough[argv[0]], argv[1:])
+    if argv and argv[0] in PASSTHROUGH:
+        return _passthrough(PASSTHROUGH[argv[0]][0], argv[1:])
     as_json = "--json" in argv
     try:
         args = _parser().parse_args(argv)

@@ -86,6 +86,17 @@ class Dataset:
         """Every photo of several subjects, with who (of the concepts) is in it."""
         return [(self.root / photo, set(names)) for photo, names in self.crowded.items()]
 
+    def only(self, names: list[str]) -> "Dataset":
+        """The same photos with only `names` as concepts: the others' own photos leave the test, and a
+        crowded photo keeps only who of `names` is in it (the rest are strangers there)."""
+        keep = set(names)
+        return Dataset(self.root, {n: p for n, p in self.train.items() if n in keep},
+                       {n: p for n, p in self.test.items() if n in keep},
+                       {n: c for n, c in self.categories.items() if n in keep},
+                       {n: q for n, q in self.qa.items() if n in keep},
+                       {n: d for n, d in self.descriptions.items() if n in keep},
+                       {photo: [n for n in who if n in keep] for photo, who in self.crowded.items()})
+
     @classmethod
     def open(cls, root: Path) -> "Dataset":
         def photos(split: str) -> dict[str, list[Path]]:

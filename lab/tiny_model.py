@@ -26,8 +26,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="threads for the toy-world pretraining (default 1: the same sums whatever the cores)")
     args = parser.parse_args(argv)
     try:
-        if args.pretrain == "toyworld" and args.kind != "llava":
-            raise ValueError("toy-world pretraining is written for the tiny LLaVA (--kind llava)")
         if args.pretrain == "toyworld":
             from lab.toyworld.pretrain import PretrainConfig, pretrain_tiny_model
 
@@ -38,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                 config.threads = args.threads
             if args.extra_rounds is not None:
                 config.extra_rounds = args.extra_rounds
-            pretrain_tiny_model(args.dir, seed=args.seed, steps=args.steps, config=config)
+            pretrain_tiny_model(args.dir, seed=args.seed, steps=args.steps, config=config, kind=args.kind)
         else:
             build_tiny_model(args.dir, kind=args.kind, seed=args.seed)
     except (ValueError, ImportError) as error:

@@ -1,4 +1,4 @@
-"""Pretrain a tiny LLaVA on the toy world, so that learning a concept can be measured on a CPU.
+"""Pretrain a tiny LLaVA or Qwen-VL on the toy world, so that learning a concept can be measured on a CPU.
 
 A tiny random model understands nothing, and a concept learned on it stays at chance. This
 module teaches the whole tiny model (every parameter: this is the stand-in's own
@@ -18,7 +18,8 @@ steps; with 400-1500 vision steps instead of 3000, matching against look-alikes 
   the first layer's output at the answering position and must find there what the question
   names, what the photo shows and which named values the photo lacks. The second layer then
   only has to weigh things already in one place, instead of learning to fetch and compare at once.
-Photos are prerendered into a bank; the loss is on the answer tokens only. Half the look-alikes
+Photos are prerendered into a bank; the loss is on the answer tokens only. What differs between
+model families (how a photo reaches the model, which modules are the vision side) is in kinds.py. Half the look-alikes
 that "no" answers are trained on differ in body shape (`lookalike_weights`): with each attribute
 equally often, shape was the one the stand-in could not see (0.83 against 0.96-0.99 for the
 others), and concepts that differ only in shape were out of reach of any training.
@@ -38,16 +39,10 @@ import torch
 import torch.nn.functional as F
 
 from ..tiny import build_tiny_model
+from .kinds import PHOTO_SIZE, STAND_INS
 from .questions import Sample, SampleMaker, vocabulary_corpus
 from .vision import FreshPhotos, PhotoBank, attribute_word_ids, pretrain_vision
 from .world import ATTRIBUTES, all_subjects
-
-# Sizes handed to build_tiny_model (keys of its DEFAULTS).
-SIZES: dict[str, Any] = {
-    "image_size": 64, "patch_size": 16,  # 16 image tokens; a toy spans 2×2 to 3×3 patches
-    "vision_hidden": 96, "vision_layers": 3, "vision_heads": 4,  # LLaVA reads layer -2: two working layers
-    "text_hidden": 128, "text_layers": 2, "text_heads": 4, "text_kv_heads": 4,
-}
 
 VALUES: tuple[str, ...] = tuple(v for values in ATTRIBUTES.values() for v in values)
 YES_NO_TASKS = frozenset({"check", "match", "named_match"})
@@ -92,7 +87,6 @@ class PretrainConfig:
     # of one processor kind the same sums, whatever its cores; it costs about half again the time.
     threads: int = 1
     log_every: int = 100
-    sizes: dict[str, Any] = field(default_factory=lambda: dict(SIZES))
 
 
 # ---------------------------------------------------------------- batches
@@ -101,9 +95,10 @@ class PretrainConfig:
 class Encoder:
     """Turns samples into model inputs exactly as the processor and the chat template would."""
 
-    def __init__(self, processor: Any) -> None:
-        self.processor = processor
+    def __init__(self, processor: Any, image_token: str, image_tokens: int) -> None:
+        self.processor, self.image_token, self.image_tokens = processor, image_token, image_tokens
         self.tokenizer = processor.tokenizer
+        self.image_token_id: int = self.tokenizer.convert_tokens_to_ids(image_token)
         self._cache: dict[tuple[str, str, bool], tuple[list[int], int]] = {}
 
     def _conversation(self, sample: Sample, with_answer: bool) -> str:
@@ -114,17 +109,18 @@ class Encoder:
             messages.append({"role": "assistant", "content": [{"type": "text", "text": sample.answer}]})
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=not with_answer)
 
-    def ids(self, sample: Sample, image_tokens: int) -> tuple[list[int], int]:
+    def ids(self, sample: Sample) -> tuple[list[int], int]:
         """Token ids of the whole conversation and where the answer starts."""
         key = (sample.text, sample.answer, sample.photo is not None)
         if key not in self._cache:
             prompt, full = self._conversation(sample, False), self._conversation(sample, True)
-            expand = "<image>" * image_tokens
-            prompt_ids = self.tokenizer(prompt.replace("<image>", expand))["input_ids"]
+            expand = self.image_token * self.image_tokens
+            prompt_ids = self.tokenizer(prompt.replace(self.image_token, expand))["input_ids"]
             # An answer ends with EOS, as the engine trains and reads answers (LLaVA's template writes a
-            # space instead, which the engine leaves out too)
-            full_ids = self.tokenizer(full.rstrip().replace("<image>", expand))["input_ids"]
-            full_ids.append(self.tokenizer.eos_token_id)
+            # space instead, which the engine leaves out too; Qwen's writes EOS, then a line break)
+            full_ids = self.tokenizer(full.rstrip().replace(self.image_token, expand))["input_ids"]
+            if full_ids[-1] != self.tokenizer.eos_token_id:
+                full_ids.append(self.tokenizer.eos_token_id)
             if full_ids[: len(prompt_ids)] != prompt_ids:
                 raise ValueError(f"the answer changes the prompt's tokens: {full!r}")
             self._cache[key] = (full_ids, len(prompt_ids))
@@ -138,14 +134,13 @@ class Batch:
     attention_mask: torch.Tensor
     answer_start: torch.Tensor  # (B,) first answer position
     answer_end: torch.Tensor  # (B,) one past the last answer position
-    pixel_values: torch.Tensor | None
+    images: dict[str, torch.Tensor]  # the model's image arguments (none without photos)
 
 
-def collate(samples: list[Sample], encoder: Encoder, bank: PhotoBank, image_tokens: int,
-            rng: random.Random) -> Batch:
+def collate(samples: list[Sample], encoder: Encoder, bank: PhotoBank, kind: Any, rng: random.Random) -> Batch:
     # photos first: the vision tower's outputs fill the image tokens in order
     samples = sorted(samples, key=lambda s: s.photo is None)
-    encoded = [encoder.ids(s, image_tokens) for s in samples]
+    encoded = [encoder.ids(s) for s in samples]
     length = max(len(ids) for ids, _ in encoded)
     input_ids = torch.full((len(samples), length), encoder.tokenizer.pad_token_id, dtype=torch.long)
     attention = torch.zeros((len(samples), length), dtype=torch.long)
@@ -153,8 +148,9 @@ def collate(samples: list[Sample], encoder: Encoder, bank: PhotoBank, image_toke
         input_ids[row, : len(ids)] = torch.tensor(ids)  # right padding: positions as for a single sample
         attention[row, : len(ids)] = 1
     photos = [s.photo for s in samples if s.photo is not None]
+    images = kind.image_inputs(bank.take(photos, rng), input_ids == encoder.image_token_id) if photos else {}
     return Batch(samples, input_ids, attention, torch.tensor([start for _, start in encoded]),
-                 torch.tensor([len(ids) for ids, _ in encoded]), bank.take(photos, rng) if photos else None)
+                 torch.tensor([len(ids) for ids, _ in encoded]), images)
 
 
 def answer_loss(model: Any, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -174,15 +170,15 @@ def answer_loss(model: Any, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
 # ---------------------------------------------------------------- the language side
 
 
-def reinitialise_for_width(model: Any) -> None:
-    """Every linear layer of the language side at std 1/sqrt(fan-in).
+def reinitialise_for_width(modules: list[torch.nn.Module]) -> None:
+    """Every linear layer of the language side, the projector and the head at std 1/sqrt(fan-in).
 
     Hugging Face initialises at std 0.02, a scale meant for models thousands wide; at width
     128 it leaves attention and the gated MLP so small that a yes/no depending on two things
     at once (a word of the question and what the photo shows) sits at chance for thousands
     of steps: the products the MLP must form start out near zero.
     """
-    for part in (model.model.language_model, model.model.multi_modal_projector, model.lm_head):
+    for part in modules:
         for module in part.modules():
             if isinstance(module, torch.nn.Linear):
                 torch.nn.init.normal_(module.weight, std=module.in_features ** -0.5)
@@ -231,9 +227,9 @@ class LanguageStage:
     """
 
     def __init__(self, model: Any, encoder: Encoder, bank: PhotoBank, config: PretrainConfig, rng: random.Random,
-                 image_tokens: int, log: Callable[[str], None], started: float) -> None:
+                 kind: Any, log: Callable[[str], None], started: float) -> None:
         self.model, self.encoder, self.bank, self.config, self.rng = model, encoder, bank, config, rng
-        self.image_tokens, self.log, self.started = image_tokens, log, started
+        self.kind, self.log, self.started = kind, log, started
         self.probe = AttributeProbe(model.config.text_config.hidden_size, mismatch=config.probe_mismatch)
         self.parameters = list(model.parameters()) + list(self.probe.parameters())
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, betas=(0.9, 0.98),
@@ -254,9 +250,9 @@ class LanguageStage:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(step)
             samples = [self.maker(t, self.rng) for t in self.rng.choices(tasks, weights=weights, k=config.batch_size)]
-            batch = collate(samples, self.encoder, self.bank, self.image_tokens, self.rng)
-            out = model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                              pixel_values=batch.pixel_values, output_hidden_states=True)
+            batch = collate(samples, self.encoder, self.bank, self.kind, self.rng)
+            out = model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **batch.images,
+                              output_hidden_states=True)
             losses = answer_loss(model, out.last_hidden_state, batch)
             loss = losses.mean()
             probed = self.probe.loss(out.hidden_states, batch)
@@ -280,7 +276,7 @@ class LanguageStage:
 
 
 @torch.no_grad()
-def evaluate(model: Any, encoder: Encoder, seed: int, per_task: int, image_tokens: int, size: int,
+def evaluate(model: Any, encoder: Encoder, seed: int, per_task: int, kind: Any,
              mean: list[float], std: list[float], stream: str = "eval") -> dict[str, float]:
     """Held-out accuracy on fresh photos: exact greedy answers for questions, the first word for yes/no.
 
@@ -291,16 +287,16 @@ def evaluate(model: Any, encoder: Encoder, seed: int, per_task: int, image_token
     model.eval()
     rng = random.Random(f"{stream}:{seed}")
     maker = SampleMaker(negatives_lookalike=1.0, partial=0.0)
-    photos = FreshPhotos(rng, size, mean, std)
+    photos = FreshPhotos(rng, PHOTO_SIZE, mean, std)
     results: dict[str, float] = {}
     for task, key in (("attribute", "attribute"), ("describe", "describe"), ("named_text", "named_text"),
                       ("match", "match_lookalike"), ("named_match", "named_match_lookalike")):
         correct = 0
         for start in range(0, per_task, 64):
             batch = collate([maker(task, rng) for _ in range(min(64, per_task - start))], encoder, photos,
-                            image_tokens, rng)
+                            kind, rng)
             predicted = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                              pixel_values=batch.pixel_values).logits[:, :-1].argmax(-1)
+                              **batch.images).logits[:, :-1].argmax(-1)
             targets = batch.input_ids[:, 1:]
             for row in range(len(batch.samples)):
                 first, end = int(batch.answer_start[row]) - 1, int(batch.answer_end[row]) - 1
@@ -316,53 +312,51 @@ def evaluate(model: Any, encoder: Encoder, seed: int, per_task: int, image_token
 
 
 def pretrain_tiny_model(out_dir: Path, seed: int = 0, steps: int | None = None,
-                        log: Callable[[str], None] = print, config: PretrainConfig | None = None) -> dict[str, Any]:
-    """Build the tiny LLaVA (lab.tiny), pretrain it on the toy world, save it.
+                        log: Callable[[str], None] = print, config: PretrainConfig | None = None,
+                        kind: str = "llava") -> dict[str, Any]:
+    """Build a tiny model of `kind` (lab.tiny; kinds.py says which), pretrain it on the toy world, save it.
 
     Returns {"seconds": pretraining time, "steps": ..., and held-out accuracies per task}.
     Deterministic for a seed on one kind of processor (the build runs on `config.threads` threads).
     """
+    if kind not in STAND_INS:
+        raise ValueError(f"toy-world pretraining is written for {', '.join(STAND_INS)}, not {kind!r}")
     config = config or PretrainConfig()
     if steps is not None:
         config.steps = steps
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _pretrain(out_dir, seed, log, config)
+        return _pretrain(out_dir, seed, log, config, STAND_INS[kind])
     finally:
         torch.set_num_threads(threads)
 
 
-def _pretrain(out_dir: Path, seed: int, log: Callable[[str], None], config: PretrainConfig) -> dict[str, Any]:
-    from transformers import AutoProcessor, LlavaForConditionalGeneration
-
-
+def _pretrain(out_dir: Path, seed: int, log: Callable[[str], None], config: PretrainConfig,
+              kind: Any) -> dict[str, Any]:
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    build_tiny_model(out_dir, kind="llava", seed=seed, corpus=vocabulary_corpus(), **config.sizes)
-    processor = AutoProcessor.from_pretrained(out_dir)
-    model = LlavaForConditionalGeneration.from_pretrained(out_dir)
+    build_tiny_model(out_dir, kind=kind.name, seed=seed, corpus=vocabulary_corpus(), **kind.sizes)
+    processor, model = kind.load(out_dir)
     model.train()
 
-    size = config.sizes["image_size"]
-    image_tokens = (size // config.sizes["patch_size"]) ** 2
     mean, std = processor.image_processor.image_mean, processor.image_processor.image_std
     torch.manual_seed(seed)
     rng = random.Random(f"pretrain:{seed}")
-    reinitialise_for_width(model)
-    bank = PhotoBank(all_subjects(), config.photos_per_subject, seed, size, mean, std)
+    reinitialise_for_width(kind.fresh_modules(model))
+    bank = PhotoBank(all_subjects(), config.photos_per_subject, seed, PHOTO_SIZE, mean, std)
     log(f"toyworld: photo bank ready ({time.perf_counter() - started:.0f}s)")
-    pretrain_vision(model, bank, attribute_word_ids(processor.tokenizer), config.vision_steps, config.vision_lr,
-                    config.batch_size, rng, log, started)
-    encoder = Encoder(processor)
-    stage = LanguageStage(model, encoder, bank, config, rng, image_tokens, log, started)
+    pretrain_vision(model, kind, bank, attribute_word_ids(processor.tokenizer), config.vision_steps,
+                    config.vision_lr, config.batch_size, rng, log, started)
+    encoder = Encoder(processor, kind.image_token, kind.image_tokens())
+    stage = LanguageStage(model, encoder, bank, config, rng, kind, log, started)
     stage.run(config.steps, config.lr, config.warmup)
     # Where the schedule lands depends on the order of floating-point sums (thread count, processor):
     # the same seed reached describe 0.95 with one thread and 0.34 with two. So the stand-in is
     # checked on held-out photos of its own, and trains on in short rounds until it reaches its targets.
     checks: list[dict[str, float]] = []
     for _ in range(config.extra_rounds + 1):
-        checks.append(evaluate(model, encoder, seed, config.eval_per_task, image_tokens, size, mean, std, "check"))
+        checks.append(evaluate(model, encoder, seed, config.eval_per_task, kind, mean, std, "check"))
         short = {k: checks[-1][k] for k, target in config.targets.items() if checks[-1][k] < target}
         log("toyworld: held-out check " + " ".join(f"{k}={v:.3f}" for k, v in checks[-1].items())
             + (f" (short of {', '.join(short)})" if short else " (every target reached)"))
@@ -372,7 +366,7 @@ def _pretrain(out_dir: Path, seed: int, log: Callable[[str], None], config: Pret
     train_seconds = time.perf_counter() - started
 
     model.eval()
-    accuracy = evaluate(model, encoder, seed, config.eval_per_task, image_tokens, size, mean, std)
+    accuracy = evaluate(model, encoder, seed, config.eval_per_task, kind, mean, std)
     model.save_pretrained(out_dir)  # the processor is build_tiny_model's, already there
     report: dict[str, Any] = {"seconds": round(train_seconds, 1), "steps": stage.steps_done, **accuracy}
     log("toyworld: " + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()))

@@ -3,13 +3,13 @@
 A photo bank of prerendered toys, and one stage that trains the vision tower and the
 projector (the language model is not run at all, so a step costs a few milliseconds):
 
-1. The image tokens LLaVA hands to its language model (tower layer -2, then the
-   projector), averaged over the photo, name each attribute of the toy, scored against the
-   language model's own input embeddings of the attribute words: "red" in a question and
-   a red toy in the photo start out as the same direction.
-2. The tower's image embedding (the class token after the last layer and its norm, which
-   the engine's instant recogniser and hard-negative ranking read) is contrastive across
-   subjects: two photos of one toy close, a look-alike that differs in one attribute apart.
+1. The image tokens the model hands to its language model (LLaVA: tower layer -2, then the
+   projector; Qwen-VL: the merger's), averaged over the photo, name each attribute of the toy,
+   scored against the language model's own input embeddings of the attribute words: "red" in a
+   question and a red toy in the photo start out as the same direction.
+2. The photo's vector that the engine's instant recogniser and hard-negative ranking read (LLaVA:
+   the class token after the tower's last norm; Qwen-VL: the mean of its tokens) is contrastive
+   across subjects: two photos of one toy close, a look-alike that differs in one attribute apart.
    Batches are groups of look-alikes, so that the hard cases are always there.
 """
 
@@ -94,29 +94,28 @@ def supervised_contrastive(embeddings: torch.Tensor, labels: list[int], temperat
     return -(log_p.masked_fill(~same, 0).sum(-1) / same.sum(-1).clamp(min=1)).mean()
 
 
-def pretrain_vision(model: Any, bank: PhotoBank, word_ids: dict[str, list[int]], steps: int, lr: float,
+def pretrain_vision(model: Any, kind: Any, bank: PhotoBank, word_ids: dict[str, list[int]], steps: int, lr: float,
                     batch_size: int, rng: random.Random, log: Callable[[str], None], started: float) -> None:
-    """Both objectives of the module docstring, summed, for `steps` steps of `batch_size` photos."""
-    tower, projector = model.model.vision_tower, model.model.multi_modal_projector
+    """Both objectives of the module docstring, summed, for `steps` steps of `batch_size` photos.
+
+    `kind` (kinds.py) says which modules are the vision side and what the language model and the
+    quick look read of a photo.
+    """
     embeddings = model.get_input_embeddings().weight
-    layer = model.config.vision_feature_layer
     scale = torch.nn.Parameter(torch.tensor(10.0))
-    parameters = list(tower.parameters()) + list(projector.parameters()) + [embeddings, scale]
+    parameters = [p for module in kind.vision_modules(model) for p in module.parameters()] + [embeddings, scale]
     optimizer = torch.optim.AdamW(parameters, lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
-    post_layernorm = getattr(tower, "vision_model", tower).post_layernorm
     running = None
     for step in range(steps):
         subjects = subject_groups(rng, max(1, batch_size // 8), 4)
         batch = subjects + subjects  # two photos of every subject
-        out = tower(pixel_values=bank.take(batch, rng), output_hidden_states=True)
-        tokens = projector(out.hidden_states[layer][:, 1:])  # the patches, without the class token
+        tokens, image_embedding = kind.vision_features(model, bank.take(batch, rng))
         pooled = F.normalize(tokens.mean(1), dim=-1)
         loss = torch.zeros(())
         for name, ids in word_ids.items():
             words = F.normalize(embeddings[ids], dim=-1)
             target = torch.tensor([ATTRIBUTES[name].index(getattr(s, name)) for s in batch])
             loss = loss + F.cross_entropy(scale * pooled @ words.T, target)
-        image_embedding = post_layernorm(out.last_hidden_state[:, 0])
         loss = loss + supervised_contrastive(image_embedding, [bank.index[s] for s in batch])
         loss.backward()
         optimizer.step()

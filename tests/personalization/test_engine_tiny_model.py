@@ -45,6 +45,6 @@ def test_sizes_are_overridable_and_seeded(tmp_path: Path) -> None:
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert tiny_model.main([str(tmp_path / "m"), "--seed", "2", "--kind", "llava"]) == 0
     assert (tmp_path / "m" / "config.json").exists() and (tmp_path / "m" / "tokenizer.json").exists()
-    # `--kind janus` builds one (test_janus.py); toy-world pretraining is written for the LLaVA one only.
+    # `--kind janus` builds one (test_janus.py); toy-world pretraining is written for LLaVA and Qwen-VL.
     assert tiny_model.main([str(tmp_path / "j"), "--kind", "janus", "--pretrain", "toyworld"]) == 2
-    assert "tiny LLaVA" in capsys.readouterr().err
+    assert "written for llava, qwen3_vl, not 'janus'" in capsys.readouterr().err

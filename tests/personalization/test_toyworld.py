@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,18 +116,19 @@ def test_concept_questions_have_one_right_option() -> None:
         assert len(set(item["options"])) == 2
 
 
-def test_pretraining_through_the_command_line_saves_a_checkpoint_the_engine_loads(tmp_path: Path) -> None:
-    """`yo tiny-model DIR --pretrain toyworld` on a small budget: it prints its time and its accuracy on
-    its own held-out questions, and writes an ordinary checkpoint. (The full budget takes minutes; its
-    figures are measured by bench/ablation.py, which builds the stand-in the same way.)"""
+@pytest.mark.parametrize("kind", ["llava", "qwen3_vl"])
+def test_pretraining_through_the_command_line_saves_a_checkpoint_the_engine_loads(tmp_path: Path, kind: str) -> None:
+    """`yo tiny-model DIR --kind K --pretrain toyworld` on a small budget: it prints its time and its accuracy
+    on its own held-out questions, and writes an ordinary checkpoint. (The full budget takes minutes; its
+    figures are measured by bench/standin.py, which builds the stand-in the same way.)"""
     import subprocess
     import sys
 
     from personalization import Engine
 
     folder = tmp_path / "stand-in"
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder), "--pretrain", "toyworld",
-                           "--steps", "6", "--vision-steps", "4", "--extra-rounds", "0"],
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder), "--kind", kind,
+                           "--pretrain", "toyworld", "--steps", "6", "--vision-steps", "4", "--extra-rounds", "0"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = [line for line in done.stdout.splitlines() if line.startswith("toyworld: seconds=")]
@@ -139,9 +141,39 @@ def test_pretraining_through_the_command_line_saves_a_checkpoint_the_engine_load
     assert engine.backend.slots.k > 0 and len(engine.image_features([photo_bytes()])) == 1
 
 
-def photo_bytes() -> bytes:
+def photo_bytes(picture: Any = None) -> bytes:
+    """`picture` (default: a photo of a red round toy) as PNG bytes."""
     import io
 
     buffer = io.BytesIO()
-    next(photos(Subject("round", "red", "hat", "black"), seed=0, n=1)).save(buffer, "PNG")
+    (picture or next(photos(Subject("round", "red", "hat", "black"), seed=0, n=1))).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_the_qwen_stand_in_sees_a_photo_as_the_processor_and_the_engine_do(tiny_qwen: dict[str, Path]) -> None:
+    """The Qwen stand-in's pretraining lays photos out itself (fast, from the photo bank's tensors): the
+    patches must be what Qwen's image processor makes of the same photos, and the vector its vision
+    stage makes contrastive the one the engine's quick look reads."""
+    import numpy as np
+    import torch
+
+    from lab.toyworld.kinds import STAND_INS
+    from personalization import Engine
+
+    kind = STAND_INS["qwen3_vl"]
+    engine = Engine.load(str(tiny_qwen["qwen3_vl"]), device="cpu")
+    processor, model = engine.backend.processor, engine.backend.model
+    rng = random.Random(0)
+    subjects = random.Random(1).sample(all_subjects(), 3)
+    pictures = [next(photos(s, seed=rng.randrange(1000), n=1)) for s in subjects]
+    expected = processor.image_processor(images=pictures, return_tensors="pt")
+    mean = torch.tensor(processor.image_processor.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(processor.image_processor.image_std).view(1, 3, 1, 1)
+    pixels = (torch.from_numpy(np.stack([np.asarray(p) for p in pictures])).permute(0, 3, 1, 2) / 255 - mean) / std
+    laid_out = kind.patches(pixels)
+    assert torch.equal(laid_out["image_grid_thw"], expected["image_grid_thw"])
+    assert torch.allclose(laid_out["pixel_values"], expected["pixel_values"], atol=1e-6)
+    with torch.no_grad():
+        _, vector = kind.vision_features(model, pixels)
+    quick_look = engine.image_features([photo_bytes(p) for p in pictures])
+    assert torch.allclose(torch.nn.functional.normalize(vector, dim=-1), quick_look.float(), atol=1e-5)

@@ -9,6 +9,7 @@ papers do. The seeds are in every failure message.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +74,7 @@ def reports(stand_in: Engine, benchmarks: list[evaluate.Dataset]) -> list[dict[s
     torch.set_num_threads(2)  # the one heavy measurement of the suite; the rest run on one thread
     try:
         for seed, bench in zip(SEEDS, benchmarks):
-            some = sorted(bench.train)[:TRAINED]
-            dataset = evaluate.Dataset(bench.root, {n: bench.train[n] for n in some},
-                                       {n: bench.test[n] for n in some}, bench.categories,
-                                       {n: q for n, q in bench.qa.items() if n in some},
-                                       {n: bench.descriptions[n] for n in some})
+            dataset = replace(bench.only(sorted(bench.train)[:TRAINED]), crowded={})  # single subjects here
             out.append(evaluate.evaluate(stand_in, dataset, seed=seed, random_vectors=True))
             print(f"seed {seed}\n{evaluate.table(out[-1])}")
     finally:
