@@ -18,11 +18,13 @@ steps; with 400-1500 vision steps instead of 3000, matching against look-alikes 
   the first layer's output at the answering position and must find there what the question
   names, what the photo shows and which named values the photo lacks. The second layer then
   only has to weigh things already in one place, instead of learning to fetch and compare at once.
-Photos are prerendered into a bank; the loss is on the answer tokens only. What differs between
-model families (how a photo reaches the model, which modules are the vision side) is in kinds.py. Half the look-alikes
+Photos are prerendered into a bank; the loss is on the answer tokens only. Half the look-alikes
 that "no" answers are trained on differ in body shape (`lookalike_weights`): with each attribute
 equally often, shape was the one the stand-in could not see (0.83 against 0.96-0.99 for the
 others), and concepts that differ only in shape were out of reach of any training.
+
+What differs between model families (how a photo reaches the model, which modules are the vision
+side) is in kinds.py; the rest is the same for the LLaVA and the Qwen3-VL stand-in.
 """
 
 from __future__ import annotations
