@@ -99,3 +99,16 @@ def test_a_figure_no_concept_has_stays_out_of_the_mean() -> None:
     opinions = evaluate.second_opinion(learned, quick)  # kiwi was never overruled: no figure (nan)
     assert evaluate.means(opinions)["second_overruled_accuracy"] == 1.0  # bo's alone
     assert evaluate.means({"kiwi": opinions["kiwi"]}).keys() == {"second_agree", "second_agreed_accuracy"}
+
+
+def test_a_dataset_narrowed_to_some_concepts_keeps_the_others_only_as_strangers(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    whole = evaluate.Dataset(root, {"bo": [root / "t/bo/0.png"], "kip": [root / "t/kip/0.png"]},
+                             {"bo": [root / "s/bo/0.png"], "kip": [root / "s/kip/0.png"]},
+                             {"bo": "dog", "kip": "cat"}, {"bo": [{"q": 1}], "kip": [{"q": 2}]},
+                             {"bo": "a dog", "kip": "a cat"}, {"crowded/0.png": ["bo", "kip"], "crowded/1.png": ["kip"]})
+    only = whole.only(["bo"])
+    assert set(only.train) == set(only.test) == set(only.categories) == set(only.qa) == set(only.descriptions) == {"bo"}
+    # a crowded photo stays, and says only who of the chosen concepts is in it
+    assert only.crowded == {"crowded/0.png": ["bo"], "crowded/1.png": []}
+    assert only.crowded_photos() == [(root / "crowded/0.png", {"bo"}), (root / "crowded/1.png", set())]
