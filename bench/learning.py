@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab import evaluate  # noqa: E402
 from lab.toyworld.benchmark import write_benchmark  # noqa: E402
+from lab.toyworld.kinds import STAND_INS  # noqa: E402
 from lab.toyworld.pretrain import PretrainConfig, pretrain_tiny_model  # noqa: E402
 from personalization import Engine, TrainConfig  # noqa: E402
 
@@ -36,7 +37,7 @@ FIGURES = ("weighted", "description_weighted", "random_weighted", "text_qa", "qu
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="a stand-in already built (default: build one)")
-    parser.add_argument("--kind", default="llava", help="the stand-in to build without --model (kinds.py)")
+    parser.add_argument("--kind", default="llava", choices=list(STAND_INS), help="the stand-in to build without --model")
     parser.add_argument("--build-seed", type=int, default=0, help="the stand-in's seed when building it")
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13], help="fresh benchmark seeds")
     parser.add_argument("--threads", type=int, default=2)

@@ -1,6 +1,7 @@
 """The toy-world stand-in's spread: build it under several seeds and thread counts, print every figure.
 
     python bench/standin.py --seeds 0 1 --threads 1 2 4 --parallel 2 --out standin-runs
+    python bench/standin.py --kind qwen3_vl --seeds 0 1 --threads 1 --parallel 2
 
 Each run is `yo tiny-model DIR --pretrain toyworld --seed S --threads T` (another thread count sums
 in another order, as another processor does; the default build uses one thread). For every run the table shows the
@@ -26,13 +27,13 @@ def parse(line: str) -> dict[str, float]:
     return {k: float(v) for k, v in (item.split("=") for item in line.split() if "=" in item)}
 
 
-def build(out: Path, seed: int, threads: int) -> dict[str, object]:
+def build(out: Path, seed: int, threads: int, kind: str = "llava") -> dict[str, object]:
     folder = out / f"seed{seed}-threads{threads}"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "log.txt", "w") as log:  # written as it goes: a build takes a while
         done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder / "model"),
-                               "--pretrain", "toyworld", "--seed", str(seed), "--threads", str(threads)],
+                               "--pretrain", "toyworld", "--seed", str(seed), "--threads", str(threads), "--kind", kind],
                               stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
     output = (folder / "log.txt").read_text()
     if done.returncode != 0:
@@ -47,12 +48,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--kind", default="llava", help="the stand-in's model family (lab/toyworld/kinds.py)")
     parser.add_argument("--parallel", type=int, default=1, help="builds at once")
     parser.add_argument("--out", type=Path, default=Path("standin-runs"))
     args = parser.parse_args()
     runs = [(s, t) for s in args.seeds for t in args.threads]
     with ThreadPoolExecutor(args.parallel) as pool:
-        results = list(pool.map(lambda run: build(args.out, *run), runs))
+        results = list(pool.map(lambda run: build(args.out, *run, args.kind), runs))
 
     short = [name[:10] for name in FIGURES]
     print("| seed | threads | base schedule: " + " / ".join(short) + " | steps | final: "

@@ -21,6 +21,10 @@ from typing import Any
 import torch
 
 PHOTO_SIZE = 64  # px: the toy world's photos
+# Widths and depths both stand-ins share (keys of build_tiny_model's sizes). LLaVA reads its tower's layer -2,
+# so it has two working vision layers; Qwen reads the last.
+WIDTHS: dict[str, Any] = {"vision_hidden": 96, "vision_layers": 3, "vision_heads": 4,
+                          "text_hidden": 128, "text_layers": 2, "text_heads": 4, "text_kv_heads": 4}
 
 
 class LlavaStandIn:
@@ -28,9 +32,7 @@ class LlavaStandIn:
     image_token = "<image>"
     # Sizes handed to build_tiny_model (keys of lab.tiny's DEFAULTS).
     sizes: dict[str, Any] = {
-        "image_size": PHOTO_SIZE, "patch_size": 16,  # 16 image tokens; a toy spans 2×2 to 3×3 patches
-        "vision_hidden": 96, "vision_layers": 3, "vision_heads": 4,  # LLaVA reads layer -2: two working layers
-        "text_hidden": 128, "text_layers": 2, "text_heads": 4, "text_kv_heads": 4,
+        **WIDTHS, "image_size": PHOTO_SIZE, "patch_size": 16,  # 16 image tokens; a toy spans 2×2 to 3×3 patches
     }
 
     def image_tokens(self) -> int:
@@ -67,12 +69,10 @@ class QwenStandIn:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        # Sizes handed to build_tiny_model (keys of lab.tiny_qwen's QWEN_DEFAULTS): the LLaVA stand-in's
-        # widths and depths; 8-px patches merged 2 × 2, so a 64-px photo is a 4 × 4 grid of tokens.
+        # Sizes handed to build_tiny_model (keys of lab.tiny_qwen's QWEN_DEFAULTS): 8-px patches merged
+        # 2 × 2, so a 64-px photo is a 4 × 4 grid of tokens.
         self.sizes: dict[str, Any] = {
-            "patch_size": 8, "min_pixels": 32 * 32, "max_pixels": PHOTO_SIZE * PHOTO_SIZE,
-            "vision_hidden": 96, "vision_layers": 3, "vision_heads": 4,
-            "text_hidden": 128, "text_layers": 2, "text_heads": 4, "text_kv_heads": 4, "head_dim": 32,
+            **WIDTHS, "patch_size": 8, "min_pixels": 32 * 32, "max_pixels": PHOTO_SIZE * PHOTO_SIZE, "head_dim": 32,
             "mrope_section": [4, 6, 6],  # time, rows, columns: half the head's dimensions
         }
 

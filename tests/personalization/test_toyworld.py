@@ -158,6 +158,7 @@ def test_the_qwen_stand_in_sees_a_photo_as_the_processor_and_the_engine_do(tiny_
     import torch
 
     from lab.toyworld.kinds import STAND_INS
+    from lab.toyworld.vision import FreshPhotos
     from personalization import Engine
 
     kind = STAND_INS["qwen3_vl"]
@@ -167,9 +168,8 @@ def test_the_qwen_stand_in_sees_a_photo_as_the_processor_and_the_engine_do(tiny_
     subjects = random.Random(1).sample(all_subjects(), 3)
     pictures = [next(photos(s, seed=rng.randrange(1000), n=1)) for s in subjects]
     expected = processor.image_processor(images=pictures, return_tensors="pt")
-    mean = torch.tensor(processor.image_processor.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(processor.image_processor.image_std).view(1, 3, 1, 1)
-    pixels = (torch.from_numpy(np.stack([np.asarray(p) for p in pictures])).permute(0, 3, 1, 2) / 255 - mean) / std
+    bank = FreshPhotos(rng, 64, processor.image_processor.image_mean, processor.image_processor.image_std)
+    pixels = bank.normalise(torch.from_numpy(np.stack([np.asarray(p) for p in pictures])))  # as pretraining does
     laid_out = kind.patches(pixels)
     assert torch.equal(laid_out["image_grid_thw"], expected["image_grid_thw"])
     assert torch.allclose(laid_out["pixel_values"], expected["pixel_values"], atol=1e-6)
