@@ -18,6 +18,10 @@ Pretraining tasks (`Sample.task`):
   Yes/No answers. A learned concept is this with the description replaced by soft tokens.
 - "named_text": the same definition with no photo, then an attribute question about "bo"
   → the attribute: reading a definition, as text-only QA about a concept needs.
+- "crowd_match", "crowd_named_match": "match" and "named_match" on a photo of two to four toys
+  (`world.render_crowd`): "Yes" when the described toy is one of them, and a "No" photo mostly
+  holds a look-alike of it. Asking about one subject among several is where a yes/no over the
+  whole photo is weakest.
 
 `concept_qa` gives the two-choice text-only questions about a concept used for evaluation.
 """
@@ -36,7 +40,9 @@ from .world import (
     ATTRIBUTES,
     COLOURS,
     SHAPES,
+    Crowd,
     Subject,
+    random_crowd,
     random_lookalike,
     random_subject,
 )
@@ -49,6 +55,7 @@ NAMES: tuple[str, ...] = (
     "lex", "moe", "nib", "oz", "pip", "quin", "rue", "sol", "taz", "uma", "vik", "wim", "yaz", "zed",
 )
 
+# The tasks whose texts make the tiny tokenizer's corpus (the crowded ones use the same words).
 TASKS: tuple[str, ...] = ("attribute", "describe", "check", "verify", "match", "named_match", "named_text")
 
 
@@ -59,8 +66,9 @@ class Sample:
     task: str
     text: str
     answer: str
-    photo: Subject | None  # the toy to draw for the photo; None: a text-only question
+    photo: Subject | Crowd | None  # the toy (or toys) to draw for the photo; None: a text-only question
     name: str | None = None  # the name the text defines, when it defines one
+    described: Subject | None = None  # the toy the text describes, when it describes one
 
 
 # ---------------------------------------------------------------- attribute questions
@@ -158,14 +166,16 @@ class SampleMaker:
     """Draws pretraining samples; all randomness comes from the `rng` given to each call."""
 
     def __init__(self, negatives_lookalike: float = 0.8, partial: float = 0.25,
-                 lookalike_weights: dict[str, float] | None = None) -> None:
+                 lookalike_weights: dict[str, float] | None = None, crowds: list[Crowd] | None = None) -> None:
         self.negatives_lookalike = negatives_lookalike  # share of "No" photos that are look-alikes
         self.partial = partial  # share of match questions that name only some attributes
         # how often a look-alike differs in each attribute (None: all equally often)
         self.lookalike_weights = lookalike_weights
+        self.crowds = crowds  # the crowded photos to ask about (a photo bank's); None: fresh ones
         self.makers: dict[str, Callable[[random.Random], Sample]] = {
             "attribute": self.attribute, "describe": self.describe, "check": self.check, "verify": self.verify,
             "match": self.match, "named_match": self.named_match, "named_text": self.named_text,
+            "crowd_match": self.crowd_match, "crowd_named_match": self.crowd_named_match,
         }
 
     def __call__(self, task: str, rng: random.Random) -> Sample:
@@ -220,21 +230,36 @@ class SampleMaker:
         answer = " ".join(f"{w} {'yes' if ok else 'no'}" for w, ok in words)
         return Sample("verify", question, answer, subject)
 
-    def _pair(self, rng: random.Random) -> tuple[Subject, Subject, bool]:
-        """(described subject, subject in the photo, whether they are the same)."""
-        described = random_subject(rng)
-        if rng.random() < 0.5:
-            return described, described, True
+    def _not(self, subject: Subject, rng: random.Random) -> Subject:
+        """Another toy than `subject`: mostly a look-alike of it (`negatives_lookalike`), else any."""
         if rng.random() < self.negatives_lookalike:
             attribute = None
             if self.lookalike_weights:
                 names = list(self.lookalike_weights)
                 attribute = rng.choices(names, [self.lookalike_weights[n] for n in names])[0]
-            return described, random_lookalike(described, rng, attribute), False
+            return random_lookalike(subject, rng, attribute)
         other = random_subject(rng)
-        while other == described:
+        while other == subject:
             other = random_subject(rng)
-        return described, other, False
+        return other
+
+    def _pair(self, rng: random.Random) -> tuple[Subject, Subject, bool]:
+        """(described subject, subject in the photo, whether they are the same)."""
+        described = random_subject(rng)
+        if rng.random() < 0.5:
+            return described, described, True
+        return described, self._not(described, rng), False
+
+    def _crowd_pair(self, rng: random.Random) -> tuple[Subject, Crowd, bool]:
+        """(described subject, the toys in a crowded photo, whether it is one of them): half the time one
+        of them, else mostly a look-alike of one of them that is not there."""
+        crowd = rng.choice(self.crowds) if self.crowds else random_crowd(rng)
+        if rng.random() < 0.5:
+            return rng.choice(crowd), crowd, True
+        described = self._not(rng.choice(crowd), rng)
+        while described in crowd:
+            described = self._not(rng.choice(crowd), rng)
+        return described, crowd, False
 
     def match(self, rng: random.Random) -> Sample:
         described, shown, same = self._pair(rng)
@@ -251,11 +276,26 @@ class SampleMaker:
 
     def named_match(self, rng: random.Random) -> Sample:
         described, shown, same = self._pair(rng)
+        return self._named("named_match", described, shown, same, rng)
+
+    def crowd_match(self, rng: random.Random) -> Sample:
+        described, crowd, there = self._crowd_pair(rng)
+        question = rng.choice(phrasings.RECOGNITION_QUESTIONS).format(sks=described.description())
+        return Sample("crowd_match", question, phrasings.YES_WORD if there else phrasings.NO_WORD, crowd,
+                      described=described)
+
+    def crowd_named_match(self, rng: random.Random) -> Sample:
+        described, crowd, there = self._crowd_pair(rng)
+        return self._named("crowd_named_match", described, crowd, there, rng)
+
+    def _named(self, task: str, described: Subject, photo: Subject | Crowd, there: bool,
+               rng: random.Random) -> Sample:
+        """The concept prompt defining a name as `described`, then a recognition question about the name."""
         name = rng.choice(NAMES)
         prompt = phrasings.DESCRIPTION_PROMPT.format(sks=name, description=described.description())
         question = rng.choice(phrasings.RECOGNITION_QUESTIONS).format(sks=name)
-        answer = rng.choice(phrasings.YES_ANSWERS if same else phrasings.NO_ANSWERS).format(sks=name)
-        return Sample("named_match", f"{prompt} {question}", answer, shown, name)
+        answer = rng.choice(phrasings.YES_ANSWERS if there else phrasings.NO_ANSWERS).format(sks=name)
+        return Sample(task, f"{prompt} {question}", answer, photo, name, described)
 
     def named_text(self, rng: random.Random) -> Sample:
         subject = random_subject(rng)

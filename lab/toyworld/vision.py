@@ -23,22 +23,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .world import ATTRIBUTES, Subject, random_lookalike, random_subject, render
+from .world import (ATTRIBUTES, Crowd, Subject, random_crowd, random_lookalike, random_subject, render,
+                    render_crowd)
 
 
 class PhotoBank:
-    """`n` prerendered photos of every subject, as normalised tensors ready for the vision tower.
+    """`n` prerendered photos of every subject and `crowds` crowded photos (one each), as normalised
+    tensors ready for the vision tower.
 
-    Rendering a photo costs about as much as a training step, so photos are drawn once.
+    Rendering a batch of photos costs about as much as a training step, so photos are drawn once.
     """
 
     def __init__(self, subjects: list[Subject], n: int, seed: int, size: int, mean: list[float],
-                 std: list[float]) -> None:
+                 std: list[float], crowds: int = 0) -> None:
         rng = random.Random(f"bank:{seed}")
         self.index = {s: i for i, s in enumerate(subjects)}
         pixels = np.stack([np.asarray(render(s, rng, size)) for s in subjects for _ in range(n)])
         self.n = n
         self.pixels = torch.from_numpy(pixels).view(len(subjects), n, size, size, 3)  # uint8
+        crowd_rng = random.Random(f"bank:{seed}:crowds")
+        self.crowds: list[Crowd] = [random_crowd(crowd_rng) for _ in range(crowds)]
+        self.crowd_index = {crowd: i for i, crowd in enumerate(self.crowds)}  # a repeated crowd: its last photo
+        rendered = [np.asarray(render_crowd(c, crowd_rng, size)) for c in self.crowds]
+        self.crowd_pixels = torch.from_numpy(np.stack(rendered)) if rendered else torch.empty(0, size, size, 3)
         self.mean = torch.tensor(mean).view(1, 3, 1, 1)
         self.std = torch.tensor(std).view(1, 3, 1, 1)
 
@@ -46,8 +53,10 @@ class PhotoBank:
         """(B, H, W, 3) uint8 -> (B, 3, H, W) float, as the CLIP image processor does it."""
         return (uint8.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
 
-    def take(self, subjects: list[Subject], rng: random.Random) -> torch.Tensor:
-        rows = [self.pixels[self.index[s], rng.randrange(self.n)] for s in subjects]
+    def take(self, photos: list[Subject | Crowd], rng: random.Random) -> torch.Tensor:
+        """A photo of each subject (one of its `n`, at random) or crowd (its own)."""
+        rows = [self.crowd_pixels[self.crowd_index[p]] if isinstance(p, tuple) else
+                self.pixels[self.index[p], rng.randrange(self.n)] for p in photos]
         return self.normalise(torch.stack(rows))
 
 
@@ -59,9 +68,10 @@ class FreshPhotos(PhotoBank):
         self.mean = torch.tensor(mean).view(1, 3, 1, 1)
         self.std = torch.tensor(std).view(1, 3, 1, 1)
 
-    def take(self, subjects: list[Subject], rng: random.Random) -> torch.Tensor:
-        pixels = [torch.from_numpy(np.array(render(s, self.rng, self.size))) for s in subjects]
-        return self.normalise(torch.stack(pixels))
+    def take(self, photos: list[Subject | Crowd], rng: random.Random) -> torch.Tensor:
+        pixels = [render_crowd(p, self.rng, self.size) if isinstance(p, tuple) else render(p, self.rng, self.size)
+                  for p in photos]
+        return self.normalise(torch.stack([torch.from_numpy(np.array(p)) for p in pixels]))
 
 
 def attribute_word_ids(tokenizer: Any) -> dict[str, list[int]]:

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from lab.toyworld import benchmark
 from lab.toyworld.pretrain import AttributeProbe, named_values
 from lab.toyworld.questions import SampleMaker, concept_qa
+from lab.toyworld.vision import PhotoBank
 from lab.toyworld.world import ATTRIBUTES, Subject, all_subjects, lookalikes, photos
 
 
@@ -56,6 +58,32 @@ def test_lookalike_negatives_differ_in_the_attributes_as_often_as_weighted() -> 
             differing += [a for a, v in sample.photo.attributes().items() if v not in described]
     assert set(differing) == {"shape", "colour"}
     assert 2 < differing.count("shape") / differing.count("colour") < 4.5
+
+
+def test_crowd_questions_say_yes_exactly_when_the_described_toy_is_among_the_toys() -> None:
+    maker, rng = SampleMaker(negatives_lookalike=1.0), random.Random(3)
+    answers, near_misses = [], 0
+    for task in ("crowd_match", "crowd_named_match") * 150:
+        sample = maker(task, rng)
+        assert 2 <= len(sample.photo) <= 4 and len(set(sample.photo)) == len(sample.photo)
+        there = sample.described in sample.photo
+        assert sample.answer.startswith("Yes") == there, sample
+        assert set(sample.described.attributes().values()) == named_values(sample.text)
+        answers.append(there)
+        # a "No" toy is a look-alike of one that is there: only one attribute tells them apart
+        near_misses += not there and min(len(sample.described.differences(t)) for t in sample.photo) == 1
+    assert 0.4 < sum(answers) / len(answers) < 0.6
+    assert near_misses == len(answers) - sum(answers)
+
+
+def test_the_photo_bank_keeps_one_photo_of_each_crowd_and_asks_about_those() -> None:
+    bank = PhotoBank(all_subjects()[:4], 1, seed=0, size=32, mean=[0.5] * 3, std=[0.5] * 3, crowds=6)
+    maker, rng = SampleMaker(crowds=bank.crowds), random.Random(0)
+    assert len(bank.crowds) == 6 and all(2 <= len(c) <= 4 for c in bank.crowds)
+    assert all(maker("crowd_named_match", rng).photo in bank.crowds for _ in range(20))
+    crowd = bank.crowds[0]
+    first, again = bank.take([crowd], rng), bank.take([crowd], rng)
+    assert first.shape == (1, 3, 32, 32) and torch.equal(first, again)  # the crowd's own photo, every time
 
 
 def test_the_probe_reads_what_the_text_names_and_what_the_photo_shows() -> None:
