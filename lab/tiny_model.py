@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="steps of the toy-world vision stage before them (default 3000)")
     parser.add_argument("--extra-rounds", type=int, default=None,
                         help="rounds of 500 more steps the held-out check may add (default 4; 0: none)")
+    parser.add_argument("--crowds", type=int, default=None,
+                        help="prerendered crowded photos the toy-world pretraining asks about (default 4096)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for the toy-world pretraining (default 1: the same sums whatever the cores)")
     args = parser.parse_args(argv)
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
                 config.threads = args.threads
             if args.extra_rounds is not None:
                 config.extra_rounds = args.extra_rounds
+            if args.crowds is not None:
+                if args.crowds < 1:
+                    raise ValueError("--crowds needs at least one crowded photo to ask about")
+                config.crowds = args.crowds
             pretrain_tiny_model(args.dir, seed=args.seed, steps=args.steps, config=config, kind=args.kind)
         else:
             build_tiny_model(args.dir, kind=args.kind, seed=args.seed)

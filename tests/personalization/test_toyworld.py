@@ -156,14 +156,15 @@ def test_pretraining_through_the_command_line_saves_a_checkpoint_the_engine_load
 
     folder = tmp_path / "stand-in"
     done = subprocess.run([sys.executable, "-m", "bot.cli", "tiny-model", str(folder), "--kind", kind,
-                           "--pretrain", "toyworld", "--steps", "6", "--vision-steps", "4", "--extra-rounds", "0"],
+                           "--pretrain", "toyworld", "--steps", "6", "--vision-steps", "4", "--extra-rounds", "0",
+                           "--crowds", "32"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = [line for line in done.stdout.splitlines() if line.startswith("toyworld: seconds=")]
     assert report, done.stdout[-2000:]
     figures = dict(item.split("=") for item in report[-1].removeprefix("toyworld: ").split())
     assert figures["steps"] == "6"
-    assert {"attribute", "named_text", "match_lookalike", "named_match_lookalike"} <= set(figures)
+    assert {"attribute", "named_text", "match_lookalike", "named_match_lookalike", "crowd_named_match_lookalike"} <= set(figures)
     assert all(0.0 <= float(figures[k]) <= 1.0 for k in ("attribute", "named_match_lookalike"))
     engine = Engine.load(str(folder), device="cpu")
     assert engine.backend.slots.k > 0 and len(engine.image_features([photo_bytes()])) == 1
