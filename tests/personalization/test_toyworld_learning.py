@@ -132,9 +132,10 @@ def test_learned_concepts_carry_into_crowded_photos_as_far_as_the_stand_in_sees_
     are held to what words reach there and to beating random vectors, not to the issue's 0.85."""
     tokens, words, chance = (mean(reports, k) for k in ("crowded_weighted", "crowded_description_weighted",
                                                          "crowded_random_weighted"))
-    # Measured CROWD_MEASURED: tokens 0.04-0.20 above random vectors, and within 0.07 of the written descriptions
-    assert tokens >= chance + CROWD_OVER_RANDOM, tables(reports)
-    assert tokens >= words - CROWD_UNDER_WORDS, tables(reports)
+    # Measured (README): the mean of two worlds, tokens 0.12-0.15 above random vectors and 0.01-0.01 under the
+    # written descriptions' at worst
+    assert tokens >= chance + 0.05, tables(reports)
+    assert tokens >= words - 0.1, tables(reports)
 
 
 def test_the_instant_recogniser_separates_subjects_from_lookalikes(stand_in: Engine,
