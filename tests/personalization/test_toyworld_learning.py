@@ -132,9 +132,9 @@ def test_learned_concepts_carry_into_crowded_photos_as_far_as_the_stand_in_sees_
     are held to what words reach there and to beating random vectors, not to the issue's 0.85."""
     tokens, words, chance = (mean(reports, k) for k in ("crowded_weighted", "crowded_description_weighted",
                                                          "crowded_random_weighted"))
-    # Measured (README): the mean of two worlds, tokens 0.12-0.15 above random vectors and 0.01-0.01 under the
-    # written descriptions' at worst
-    assert tokens >= chance + 0.05, tables(reports)
+    # Measured on four builds (README), the mean of two worlds each: tokens 0.597-0.647 on crowds, random vectors
+    # 0.50-0.56 (tokens 0.066-0.145 above them), the written descriptions 0.552-0.633 (tokens 0.024 under at worst)
+    assert tokens >= chance + 0.02, tables(reports)
     assert tokens >= words - 0.1, tables(reports)
 
 
