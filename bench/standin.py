@@ -20,7 +20,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-FIGURES = ("attribute", "describe", "named_text", "match_lookalike", "named_match_lookalike", "crowd_named_match_lookalike")
+FIGURES = ("attribute", "describe", "named_text", "match_lookalike", "named_match_lookalike",
+           "crowd_named_match_lookalike")
 
 
 def parse(line: str) -> dict[str, float]:

@@ -45,7 +45,8 @@ class PhotoBank:
         self.crowds: list[Crowd] = [random_crowd(crowd_rng) for _ in range(crowds)]
         self.crowd_index = {crowd: i for i, crowd in enumerate(self.crowds)}  # a repeated crowd: its last photo
         rendered = [np.asarray(render_crowd(c, crowd_rng, size)) for c in self.crowds]
-        self.crowd_pixels = torch.from_numpy(np.stack(rendered)) if rendered else torch.empty(0, size, size, 3)
+        self.crowd_pixels = (torch.from_numpy(np.stack(rendered)) if rendered
+                             else torch.empty(0, size, size, 3, dtype=torch.uint8))
         self.mean = torch.tensor(mean).view(1, 3, 1, 1)
         self.std = torch.tensor(std).view(1, 3, 1, 1)
 
