@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-rounds", type=int, default=None,
                         help="rounds of 500 more steps the held-out check may add (default 4; 0: none)")
     parser.add_argument("--crowds", type=int, default=None,
-                        help="prerendered crowded photos the toy-world pretraining asks about (default 4096)")
+                        help="prerendered crowded photos the toy-world pretraining asks about too (default 0: none)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for the toy-world pretraining (default 1: the same sums whatever the cores)")
     args = parser.parse_args(argv)
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.extra_rounds is not None:
                 config.extra_rounds = args.extra_rounds
             if args.crowds is not None:
-                if args.crowds < 1:
-                    raise ValueError("--crowds needs at least one crowded photo to ask about")
+                if args.crowds < 0:
+                    raise ValueError("--crowds is a number of photos, 0 or more")
                 config.crowds = args.crowds
             pretrain_tiny_model(args.dir, seed=args.seed, steps=args.steps, config=config, kind=args.kind)
         else:

@@ -22,11 +22,12 @@ Photos are prerendered into a bank; the loss is on the answer tokens only. Half 
 that "no" answers are trained on differ in body shape (`lookalike_weights`): with each attribute
 equally often, shape was the one the stand-in could not see (0.83 against 0.96-0.99 for the
 others), and concepts that differ only in shape were out of reach of any training.
-A quarter of the questions are about crowded photos (two to four half-size toys from a bank of
-prerendered crowds): is the described toy among them, a "No" crowd mostly holding a look-alike of it.
-Without them the stand-in said "no" to nearly every crowd (0.50); with them, 0.57 on its own held-out
-crowds and 0.6-0.65 on a benchmark's, single-toy figures unchanged. At 64 px a toy in a crowd covers
-about one of the sixteen image tokens, which is where this stops (docs/method.md §13).
+With `crowds` set (`yo tiny-model --crowds 4096`; off by default), a quarter of the questions are
+about crowded photos (two to four half-size toys from a bank of prerendered crowds): is the described
+toy among them, a "No" crowd mostly holding a look-alike of it. Without them the stand-in says "no" to
+nearly every crowd (0.50); with them, 0.57 on its own held-out crowds and about 0.6-0.65 on a
+benchmark's. At 64 px a toy in a crowd covers about one of the sixteen image tokens, which is where
+this stops (docs/method.md §13).
 
 What differs between model families (how a photo reaches the model, which modules are the vision
 side) is in kinds.py; the rest is the same for the LLaVA and the Qwen3-VL stand-in.
@@ -73,7 +74,10 @@ class PretrainConfig:
     tasks: dict[str, float] = field(default_factory=lambda: {  # task -> how often
         "attribute": 1, "check": 1, "match": 2, "named_match": 3, "named_text": 0.7, "describe": 0.3,
         "crowd_match": 1, "crowd_named_match": 2})
-    crowds: int = 4096  # crowded photos in the bank (each asked about many times)
+    # Crowded photos in the bank (each asked about many times); 0: no crowd questions in the mix. Off by default:
+    # with 4,096 the suite's Discord end-to-end case (a look-alike differing in its scarf's colour) was accepted
+    # three times of three, where the stand-in without crowds refused it every time.
+    crowds: int = 0
     lookalike: float = 0.8  # share of "No" photos that are look-alikes, the rest any other toy
     # which attribute a look-alike differs in: shape, the hardest to see at 64 px, half the time
     # (equally often, matching against a shape look-alike reached 0.83; this way, 0.96)
@@ -256,7 +260,8 @@ class LanguageStage:
             return peak_lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
 
         config, model, running = self.config, self.model, self.running
-        tasks, weights = list(config.tasks), list(config.tasks.values())
+        mix = {t: w for t, w in config.tasks.items() if config.crowds or not t.startswith("crowd_")}
+        tasks, weights = list(mix), list(mix.values())
         for step in range(steps):
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(step)
