@@ -251,6 +251,8 @@ class LanguageStage:
                                            weight_decay=config.weight_decay)
         self.maker = SampleMaker(negatives_lookalike=config.lookalike, partial=config.partial,
                                  lookalike_weights=config.lookalike_weights, crowds=bank.crowds)
+        # task -> how often; questions about crowds only where the bank holds some
+        self.mix = {t: w for t, w in config.tasks.items() if bank.crowds or not t.startswith("crowd_")}
         self.running: dict[str, float] = {}
         self.steps_done = 0
 
@@ -260,8 +262,7 @@ class LanguageStage:
             return peak_lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
 
         config, model, running = self.config, self.model, self.running
-        mix = {t: w for t, w in config.tasks.items() if config.crowds or not t.startswith("crowd_")}
-        tasks, weights = list(mix), list(mix.values())
+        tasks, weights = list(self.mix), list(self.mix.values())
         for step in range(steps):
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(step)
