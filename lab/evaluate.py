@@ -28,7 +28,10 @@ other concepts' training photos) and by the description the model writes of its 
 (`written_weighted`); after training, the prototype as the learned tokens' second opinion:
 how often the two agree (`second_agree`), how right they are where they agree
 (`second_agreed_accuracy`) and how right the tokens are where the prototype disagrees
-(`second_overruled_accuracy`: the answers the chat marks as less sure).
+(`second_overruled_accuracy`: the answers the chat marks as less sure). As in the chat, the
+quick look sees parts of a photo as well as the whole, and the learned tokens carry the
+prototype, so the model is also asked about a part where the prototype finds the subject
+(personalization/instant.py); the random vectors keep it too, to stay the same pipeline.
 
 Where the dataset has crowded photos, each way of recognising (tokens, quick look, written and
 given descriptions, random vectors) is measured on them too, per concept ("crowded_weighted":
@@ -269,7 +272,9 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
                                epochs=epochs, seed=seed)
         t = time.monotonic()
         result = engine.train(request)
-        refs[name] = ConceptRef(name=name, tokens=result.tokens)
+        # with its prototype, as the assistant asks it: the model also looks at a part the prototype finds it in
+        prototype = prototypes[name].prototype if quick_look else None
+        refs[name] = ConceptRef(name=name, tokens=result.tokens, prototype=prototype)
         report["concepts"][name] = {"train_accuracy": result.train_accuracy, "epochs_run": result.epochs_run,
                                     "train_seconds": round(time.monotonic() - t, 2)}
         if log:
@@ -282,7 +287,8 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
     if scorer is not None:
         measured.append(clip_i(engine, dataset, refs, scorer, images, seed))
     if random_vectors:
-        baseline = {n: ConceptRef(name=n, tokens=randomised(r.tokens or b"", seed)) for n, r in refs.items()}
+        baseline = {n: ConceptRef(name=n, tokens=randomised(r.tokens or b"", seed), prototype=r.prototype)
+                    for n, r in refs.items()}
         recognised("random_", baseline)
         if scorer is not None:
             measured.append(prefixed("random_", clip_i(engine, dataset, baseline, scorer, images, seed)))

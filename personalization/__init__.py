@@ -16,6 +16,7 @@ library: it imports nothing of the bot, the store, the model service or the lab
 
 from __future__ import annotations
 
+import io
 from typing import Sequence
 
 import torch
@@ -26,7 +27,7 @@ from .backends import Backend, DrawingBackend, load_backend
 from .concept import Concept, ConceptMismatch
 from .drawing import DrawRequest, Drawing
 from .inference import Inference, open_photo
-from .instant import Prototype, fit_prototype
+from .instant import Prototype, fit_prototype, parts
 from .negatives import NegativePool
 from .trainer import TrainConfig, train_concept
 
@@ -73,24 +74,33 @@ class Engine:
         return self.recognise_batch([(photo, concepts)])[0]
 
     def recognise_batch(self, requests: Sequence[tuple[bytes, Sequence[ConceptRef]]]) -> list[list[Recognition]]:
-        """Concepts with tokens are asked through the model; concepts that only have a
-        prototype so far (not trained yet) are recognised by the instant path."""
-        learned = [(photo, [c for c in concepts if not _instant_only(c)]) for photo, concepts in requests]
-        answers = iter(self.inference.recognise_batch([r for r in learned if r[1]]))
-        instant = [[c for c in concepts if _instant_only(c)] for _, concepts in requests]
-        features = iter(self.image_features([photo for (photo, _), wanted in zip(requests, instant) if wanted])) \
-            if any(instant) else iter(())
+        """Concepts with tokens are asked through the model; concepts that only have a prototype so
+        far (not trained yet) are recognised by the instant path. Where a concept's prototype finds
+        it in a part of the photo (instant.py), the model is asked about that part as well, and the
+        surer of its two answers counts: a subject small among others is seen up close."""
+        photos = list(dict.fromkeys(photo for photo, concepts in requests if any(c.prototype for c in concepts)))
+        looked = dict(zip(photos, self.looks(photos)))
+        seen = [{i: Prototype.from_bytes(c.prototype).look(*looked[photo]) for i, c in enumerate(concepts)
+                 if c.prototype is not None} for photo, concepts in requests]
+        closer = [{i: s.part for i, s in where.items() if s.part is not None and not _instant_only(concepts[i])}
+                  for (_, concepts), where in zip(requests, seen)]  # per request: concept -> the part to ask about
+        asked: list[tuple[bytes, list[ConceptRef]]] = []  # per request: the whole photo, then each part
+        for (photo, concepts), parts_to_ask in zip(requests, closer):
+            if by_model := [c for c in concepts if not _instant_only(c)]:
+                asked.append((photo, by_model))
+            asked += [(part_photo(photo, part), [concepts[i]]) for i, part in parts_to_ask.items()]
+        answers = iter(self.inference.recognise_batch(asked))
         results = []
-        for (photo, concepts), (_, asked), quick in zip(requests, learned, instant):
-            by_model = iter(next(answers)) if asked else iter(())
-            feature = next(features)[None] if quick else None
+        for (_, concepts), where, parts_to_ask in zip(requests, seen, closer):
+            on_whole = iter(next(answers)) if any(not _instant_only(c) for c in concepts) else iter(())
             row = []
-            for concept in concepts:
+            for i, concept in enumerate(concepts):
                 if _instant_only(concept):
-                    p = float(Prototype.from_bytes(concept.prototype).probability(feature)[0])  # type: ignore[arg-type]
-                    row.append(Recognition(present=p >= 0.5, probability=p))
+                    row.append(Recognition(present=where[i].probability >= 0.5, probability=where[i].probability))
+                elif i in parts_to_ask:
+                    row.append(max(next(on_whole), next(answers)[0], key=lambda r: r.probability))
                 else:
-                    row.append(next(by_model))
+                    row.append(next(on_whole))
             results.append(row)
         return results
 
@@ -122,6 +132,16 @@ class Engine:
     def describe(self, photos: Sequence[bytes]) -> str:
         return self.inference.describe(photos)
 
+    def looks(self, photos: Sequence[bytes]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per photo, what the quick look compares: the whole photo's features [d] and its parts' [k, d]."""
+        if not photos:
+            return []
+        distinct = list(dict.fromkeys(photos))
+        views = [[whole] + parts(whole) for whole in map(open_photo, distinct)]
+        features = self.backend.image_features([view for photo in views for view in photo])
+        looked = {photo: (row[0], row[1:]) for photo, row in zip(distinct, features.split([len(v) for v in views]))}
+        return [looked[photo] for photo in photos]
+
     def image_features(self, photos: Sequence[bytes]) -> torch.Tensor:
         """Pooled, L2-normalised vision features [n, d] of the base model's own vision tower."""
         return self.backend.image_features([open_photo(p) for p in photos])
@@ -129,6 +149,13 @@ class Engine:
     def load_concept(self, data: bytes) -> Concept:
         """A concept file, checked against this base model (raises ConceptMismatch)."""
         return Concept.from_bytes(data, self.backend.fingerprint, self.model_id)
+
+
+def part_photo(photo: bytes, part: int) -> bytes:
+    """One of the parts the quick look looks at (instant.parts), as a PNG to ask the model about."""
+    out = io.BytesIO()
+    parts(open_photo(photo))[part].save(out, format="PNG")
+    return out.getvalue()
 
 
 def _instant_only(concept: ConceptRef) -> bool:

@@ -6,6 +6,13 @@ owner's other subjects, photos marked "not this one", look-alikes from the pool)
 the retrieval baseline of the papers' RAP comparison in miniature: instant, never learns
 beyond its photos, and cheap enough to pre-filter which of many concepts are worth asking
 the model about.
+
+A photo is looked at whole and part by part (docs/method.md §13). In a photo of several
+subjects each fills only a part, and the whole photo's pooled feature resembles none of them;
+the part that holds one resembles it as a photo of it alone does. A part finds the subject
+where the prototype accepts it and it stands out: it resembles the subject far more than the
+whole photo does (a photo filled by one subject has no such part, so a look-alike's ear or hat
+alone does not count). Where a concept also has tokens, the model is asked about that part too.
 """
 
 from __future__ import annotations
@@ -14,10 +21,34 @@ import math
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 FORMAT = "yo-prototype/1"
+PARTS_PER_SIDE = 4  # parts looked at: a 4 x 4 grid of overlapping crops...
+PART_SIZE = 0.5  # ...each half the photo's width and height
+# How much more (in logits) a part must resemble the subject than the whole photo does to find
+# it: the prototype's scale puts the subject's own photos about four logits above the others'.
+# Measured on the toy world's crowded and single photos (README, bench/quicklook.py).
+STANDOUT = 4.0
+
+
+def parts(photo: Image.Image) -> list[Image.Image]:
+    """The parts of a photo the quick look also looks at, left to right, top to bottom, each
+    reaching the photo's edges at the grid's ends (the model's processor scales each up)."""
+    width, height = photo.size
+    w, h = width * PART_SIZE, height * PART_SIZE
+    steps = [i / (PARTS_PER_SIDE - 1) for i in range(PARTS_PER_SIDE)]
+    return [photo.crop((round((width - w) * x), round((height - h) * y),
+                        round((width - w) * x + w), round((height - h) * y + h)))
+            for y in steps for x in steps]
+
+
+@dataclass(frozen=True)
+class Seen:
+    probability: float  # P(present): the whole photo's, or where a part found the subject, the part's
+    part: int | None  # the part (an index into `parts(photo)`) that found it; None: the whole photo
 
 
 @dataclass(frozen=True)
@@ -27,9 +58,22 @@ class Prototype:
     scale: float  # similarity units per logit unit, for a probability
 
     def probability(self, features: torch.Tensor) -> torch.Tensor:
-        """P(present) for L2-normalised features [n, d]."""
-        similarity = features.float() @ self.mean
-        return torch.sigmoid((similarity - self.threshold) / self.scale)
+        """P(present) for L2-normalised features [n, d] of whole photos."""
+        return torch.sigmoid(self.logits(features))
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        return (features.float() @ self.mean - self.threshold) / self.scale
+
+    def look(self, whole: torch.Tensor, pieces: torch.Tensor) -> "Seen":
+        """Where in a photo the subject is, from the photo's features [d] and its parts' [k, d]
+        (see `parts`): the best part that finds it (module docstring), if any."""
+        logit = float(self.logits(whole[None])[0])
+        if len(pieces):
+            by_part = self.logits(pieces)
+            best = int(by_part.argmax())
+            if float(by_part[best]) >= max(0.0, logit + STANDOUT):
+                return Seen(float(torch.sigmoid(by_part[best])), best)
+        return Seen(float(torch.sigmoid(torch.tensor(logit))), None)
 
     def to_bytes(self) -> bytes:
         return st_save({"mean": self.mean.float().contiguous().cpu()},

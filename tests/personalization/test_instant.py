@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pytest
 import torch
+from PIL import Image
 
 from personalization import Engine
-from personalization.instant import Prototype, fit_prototype
+from personalization import part_photo
+from personalization.instant import STANDOUT, Prototype, Seen, fit_prototype, parts
 from serving.protocol import ConceptRef
 from tests.fakes.photos import photo
+from tests.personalization.test_engine_inference import random_concept
 
 
 def clusters(seed: int = 0, d: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -54,3 +59,74 @@ def test_engine_mixes_learned_and_instant_concepts_in_one_request(tiny_model: Pa
              engine.recognise(blue[0], [quick])[0]]
     assert [r.probability for r in together[0] + together[1]] == [r.probability for r in alone]
     assert together[0][1].probability > together[1][0].probability  # red looks like Red more than blue does
+
+
+def test_the_parts_are_an_overlapping_grid_of_half_size_crops_over_the_whole_photo() -> None:
+    photo_ = Image.new("RGB", (64, 48))
+    pieces = parts(photo_)
+    assert len(pieces) == 16 and {p.size for p in pieces} == {(32, 24)}
+    covered = Image.new("L", (64, 48), 0)
+    for i, piece in enumerate(pieces):  # left to right, top to bottom; the grid's ends at the edges
+        x, y = [0, 11, 21, 32][i % 4], [0, 8, 16, 24][i // 4]
+        assert piece.tobytes() == photo_.crop((x, y, x + 32, y + 24)).tobytes()
+        covered.paste(255, (x, y, x + 32, y + 24))
+    assert covered.getextrema() == (255, 255)  # every pixel in some part
+
+
+def test_a_part_finds_the_subject_only_where_it_stands_out_from_the_whole_photo() -> None:
+    mean = torch.nn.functional.normalize(torch.ones(4), dim=0)
+    prototype = Prototype(mean, threshold=0.5, scale=0.1)
+    other = torch.tensor([1.0, -1.0, 0.0, 0.0]) / 2 ** 0.5
+
+    def at(logit: float) -> torch.Tensor:  # a feature whose logit against the prototype is `logit`
+        similarity = 0.5 + 0.1 * logit
+        return similarity * mean + (1 - similarity ** 2) ** 0.5 * other
+
+    sigmoid = lambda x: float(torch.sigmoid(torch.tensor(x)))  # noqa: E731
+    assert prototype.look(at(1.0), torch.zeros(0, 4)) == Seen(float(prototype.probability(at(1.0)[None])[0]), None)
+    # a crowd: the whole photo is nobody, one part holds the subject
+    seen = prototype.look(at(-4.0), torch.stack([at(-3.0), at(2.0), at(1.0)]))
+    assert seen.part == 1 and abs(seen.probability - sigmoid(2.0)) < 1e-5
+    # a look-alike filling the photo: one part (its ear, its hat) alone looks like the subject, but not
+    # far more than the whole photo does
+    seen = prototype.look(at(-1.0), torch.stack([at(STANDOUT - 1.5)]))
+    assert seen.part is None and abs(seen.probability - sigmoid(-1.0)) < 1e-5
+    # standing out is not enough: the part has to look like the subject too
+    assert prototype.look(at(-8.0), torch.stack([at(-1.0)])).part is None
+
+
+def test_the_engine_looks_at_the_parts_and_asks_the_model_about_the_one_that_finds_the_subject(
+        tiny_model: Path) -> None:
+    engine = Engine.load(str(tiny_model), device="cpu", n_slots=4, k=8)
+    scene = Image.open(io.BytesIO(photo((220, 30, 30), seed=9))).convert("RGB")
+    scene.paste(Image.open(io.BytesIO(photo((30, 30, 220), seed=1))).convert("RGB").resize((48, 48)), (48, 48))
+    out = io.BytesIO()
+    scene.save(out, format="PNG")
+    crowd = out.getvalue()
+    (whole, pieces), = engine.looks([crowd])
+    assert torch.allclose(whole, engine.image_features([crowd])[0], atol=1e-5)
+    assert torch.allclose(pieces[15], engine.image_features([part_photo(crowd, 15)])[0], atol=1e-5)
+    # a prototype of exactly the bottom-right part (a blue photo pasted on a red one): it finds it there
+    mean = torch.nn.functional.normalize(pieces[15].float(), dim=0)
+    similarity = float(whole.float() @ mean)
+    prototype = Prototype(mean, threshold=(similarity + 1) / 2, scale=(1 - similarity) / 20)  # whole -10, part +10
+    assert prototype.look(whole, pieces).part == 15
+    quick = ConceptRef("Blue", prototype=prototype.to_bytes())
+    assert engine.recognise(crowd, [quick])[0].probability == prototype.look(whole, pieces).probability > 0.99
+    # with tokens too, the model answers on the whole photo and on that part (one pass, so the last digits
+    # may move); the surer answer counts
+    bo = random_concept(engine, "Bo", 1)
+    both = ConceptRef("Bo", tokens=bo.tokens, prototype=quick.prototype)
+    on_whole, on_part = engine.recognise(crowd, [bo])[0], engine.recognise(part_photo(crowd, 15), [bo])[0]
+    assert not on_whole.present and on_part.present  # (this random concept's answers: the part's is the surer)
+    surer = max(on_whole, on_part, key=lambda r: r.probability)
+    answer = engine.recognise(crowd, [both])[0]
+    assert answer.present and answer.probability == pytest.approx(surer.probability, abs=1e-5)
+    # in a batch beside other photos and concepts, each gets its own answer (padding moves the last digits)
+    blue = photo((30, 30, 220), seed=2)
+    batch = engine.recognise_batch([(blue, [bo, quick]), (crowd, [both, bo]), (crowd, [quick])])
+    alone = [engine.recognise(blue, [bo]) + engine.recognise(blue, [quick]),
+             engine.recognise(crowd, [both]) + [on_whole], engine.recognise(crowd, [quick])]
+    assert [len(row) for row in batch] == [len(row) for row in alone]
+    for row, expected in zip(batch, alone):
+        assert [r.probability for r in row] == pytest.approx([r.probability for r in expected], abs=1e-5)

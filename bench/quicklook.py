@@ -1,0 +1,93 @@
+"""The quick look on crowded photos: whole photos only against whole photos and their parts.
+
+    python bench/quicklook.py --model DIR --seeds 11 12 13 14     # a toy-world stand-in already built
+    python bench/quicklook.py --seeds 11 12                        # builds the LLaVA stand-in first (minutes)
+
+For each seed, `yo toyworld`'s writer makes a benchmark of six look-alike concepts with twenty
+held-out photos each and forty crowded photos (two to four toys). Each concept's prototype is fitted
+as `yo eval` fits it (its training photos against the other concepts'), before any training, and asked
+about every held-out photo twice in the same process: on the whole photo's features only (the baseline,
+as the quick look was before it looked at parts), and as the engine asks it now (the whole photo or a
+part, personalization/instant.py). Printed: per seed and as the mean over seeds, weighted recognition on
+single and on crowded photos and "who is in this?" F1 on the crowded ones, with the ratio of the two ways.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lab import evaluate  # noqa: E402
+from lab.toyworld.benchmark import write_benchmark  # noqa: E402
+from lab.toyworld.pretrain import PretrainConfig, pretrain_tiny_model  # noqa: E402
+from personalization import Engine  # noqa: E402
+from personalization.instant import Prototype  # noqa: E402
+
+WAYS = ("whole", "parts")
+
+
+def verdicts(engine: Engine, photos: list[tuple[Path, set[str]]],
+             prototypes: dict[str, Prototype]) -> dict[str, evaluate.Verdicts]:
+    """Per way of looking, per concept: (is it in the photo, does the quick look say so)."""
+    looks = engine.looks([path.read_bytes() for path, _ in photos])
+    found: dict[str, evaluate.Verdicts] = {way: {name: [] for name in prototypes} for way in WAYS}
+    for (_, who), (whole, pieces) in zip(photos, looks):
+        for name, prototype in prototypes.items():
+            found["whole"][name].append((name in who, float(prototype.probability(whole[None])[0]) >= 0.5))
+            found["parts"][name].append((name in who, prototype.look(whole, pieces).probability >= 0.5))
+    return found
+
+
+def weighted(found: evaluate.Verdicts) -> float:
+    return sum(evaluate.accuracy(v)["weighted"] for v in found.values()) / len(found)
+
+
+def measure(engine: Engine, dataset: evaluate.Dataset) -> dict[str, dict[str, float]]:
+    photos = {name: [p.read_bytes() for p in paths] for name, paths in dataset.train.items()}
+    prototypes = {name: Prototype.from_bytes(engine.prototype(own, [p for other, ps in photos.items()
+                                                                    if other != name for p in ps]))
+                  for name, own in photos.items()}
+    single = verdicts(engine, dataset.test_photos(), prototypes)
+    crowded = verdicts(engine, dataset.crowded_photos(), prototypes)
+    return {way: {"single": weighted(single[way]), "crowded": weighted(crowded[way]),
+                  "crowded_f1": evaluate.who_is_in(crowded[way])["f1"]} for way in WAYS}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="a stand-in already built (default: build one)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13, 14], help="fresh benchmark seeds")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model is None:
+            model = Path(tmp) / "stand-in"
+            pretrain_tiny_model(model, seed=0, config=PretrainConfig(),
+                                log=lambda line: print(line, file=sys.stderr, flush=True))
+        torch.set_num_threads(args.threads)
+        engine = Engine.load(str(model), device="cpu")
+        figures = []
+        for seed in args.seeds:
+            folder = Path(tmp) / f"toyworld-{seed}"
+            write_benchmark(folder, seed, n_concepts=6, n_test=20)
+            figures.append(measure(engine, evaluate.Dataset.open(folder)))
+            shown = (f"{way}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures[-1][way].items()) for way in WAYS)
+            print(f"seed {seed}: " + "; ".join(shown), flush=True)
+    print(f"\n{engine.model_id}, seeds {' '.join(map(str, args.seeds))}: the quick look, mean over seeds (lowest seed)")
+    for key in ("single", "crowded", "crowded_f1"):
+        whole, parts = ([f[way][key] for f in figures] for way in WAYS)
+        mean_whole, mean_parts = sum(whole) / len(whole), sum(parts) / len(parts)
+        print(f"  {key}: whole photo {mean_whole:.3f} ({min(whole):.3f}), with parts {mean_parts:.3f} "
+              f"({min(parts):.3f}); ratio {mean_parts / mean_whole:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
