@@ -64,16 +64,16 @@ class Prototype:
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         return (features.float() @ self.mean - self.threshold) / self.scale
 
-    def look(self, whole: torch.Tensor, pieces: torch.Tensor) -> "Seen":
+    def look(self, whole: torch.Tensor, pieces: torch.Tensor) -> Seen:
         """Where in a photo the subject is, from the photo's features [d] and its parts' [k, d]
         (see `parts`): the best part that finds it (module docstring), if any."""
-        logit = float(self.logits(whole[None])[0])
+        on_whole = self.logits(whole[None])[0]
         if len(pieces):
             by_part = self.logits(pieces)
             best = int(by_part.argmax())
-            if float(by_part[best]) >= max(0.0, logit + STANDOUT):
+            if float(by_part[best]) >= max(0.0, float(on_whole) + STANDOUT):
                 return Seen(float(torch.sigmoid(by_part[best])), best)
-        return Seen(float(torch.sigmoid(torch.tensor(logit))), None)
+        return Seen(float(torch.sigmoid(on_whole)), None)
 
     def to_bytes(self) -> bytes:
         return st_save({"mean": self.mean.float().contiguous().cpu()},
