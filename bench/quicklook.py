@@ -59,12 +59,12 @@ def measure(engine: Engine, dataset: evaluate.Dataset) -> dict[str, dict[str, fl
                   "crowded_f1": evaluate.who_is_in(crowded[way])["f1"]} for way in WAYS}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="a stand-in already built (default: build one)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13, 14], help="fresh benchmark seeds")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:
@@ -84,8 +84,9 @@ def main() -> int:
     for key in ("single", "crowded", "crowded_f1"):
         whole, parts = ([f[way][key] for f in figures] for way in WAYS)
         mean_whole, mean_parts = sum(whole) / len(whole), sum(parts) / len(parts)
+        ratio = f"{mean_parts / mean_whole:.2f}" if mean_whole > 0 else "n/a (whole photo 0)"
         print(f"  {key}: whole photo {mean_whole:.3f} ({min(whole):.3f}), with parts {mean_parts:.3f} "
-              f"({min(parts):.3f}); ratio {mean_parts / mean_whole:.2f}")
+              f"({min(parts):.3f}); ratio {ratio}")
     return 0
 
 
