@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.personalization import bench_scripts
+
 
 def test_bench_quicklook_smoke(tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = Path(__file__).resolve().parents[2] / "bench" / "quicklook.py"
-    spec = importlib.util.spec_from_file_location("bench_quicklook", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_quicklook"] = module
-    spec.loader.exec_module(module)
+    module = bench_scripts.load("quicklook")
     assert module.main(["--model", str(tiny_model), "--seeds", "3", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     for figure in ("single", "crowded", "crowded_f1"):
