@@ -49,10 +49,8 @@ def weighted(found: evaluate.Verdicts) -> float:
 
 
 def measure(engine: Engine, dataset: evaluate.Dataset) -> dict[str, dict[str, float]]:
-    photos = {name: [p.read_bytes() for p in paths] for name, paths in dataset.train.items()}
-    prototypes = {name: Prototype.from_bytes(engine.prototype(own, [p for other, ps in photos.items()
-                                                                    if other != name for p in ps]))
-                  for name, own in photos.items()}
+    prototypes = {name: Prototype.from_bytes(ref.prototype or b"")
+                  for name, ref in evaluate.fit_prototypes(engine, dataset).items()}
     single = verdicts(engine, dataset.test_photos(), prototypes)
     crowded = verdicts(engine, dataset.crowded_photos(), prototypes)
     return {way: {"single": weighted(single[way]), "crowded": weighted(crowded[way]),

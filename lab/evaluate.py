@@ -176,17 +176,24 @@ def recognition(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> d
     return {name: accuracy(found) for name, found in verdicts(engine, dataset.test_photos(), refs).items()}
 
 
-def quick_looks(engine: Any, dataset: Dataset) -> tuple[dict[str, ConceptRef], dict[str, ConceptRef]]:
-    """Each concept as the assistant knows it before training: its prototype (negatives: the other
-    concepts' training photos, one of each in turn), and the description the model writes of it."""
+def fit_prototypes(engine: Any, dataset: Dataset) -> dict[str, ConceptRef]:
+    """Each concept's prototype, as the assistant fits it before training (negatives: the other
+    concepts' training photos, one of each in turn)."""
     photos = {name: [p.read_bytes() for p in paths] for name, paths in dataset.train.items()}
-    prototypes, written = {}, {}
+    out = {}
     for name, own in photos.items():
         others = [photo for turn in itertools.zip_longest(*(ps for n, ps in photos.items() if n != name))
                   for photo in turn if photo is not None][:QUICK_LOOK_NEGATIVES]
-        prototypes[name] = ConceptRef(name=name, prototype=engine.prototype(own, others))
-        written[name] = ConceptRef(name=name, description=engine.describe(own[:5]).strip()[:300])
-    return prototypes, written
+        out[name] = ConceptRef(name=name, prototype=engine.prototype(own, others))
+    return out
+
+
+def quick_looks(engine: Any, dataset: Dataset) -> tuple[dict[str, ConceptRef], dict[str, ConceptRef]]:
+    """Each concept as the assistant knows it before training: its prototype, and the description
+    the model writes of it."""
+    written = {name: ConceptRef(name=name, description=engine.describe([p.read_bytes() for p in paths[:5]])
+                                .strip()[:300]) for name, paths in dataset.train.items()}
+    return fit_prototypes(engine, dataset), written
 
 
 def second_opinion(learned: Verdicts, quick: Verdicts) -> dict[str, dict[str, float]]:

@@ -27,7 +27,7 @@ from .backends import Backend, DrawingBackend, load_backend
 from .concept import Concept, ConceptMismatch
 from .drawing import DrawRequest, Drawing
 from .inference import Inference, open_photo
-from .instant import Prototype, fit_prototype, parts
+from .instant import Prototype, fit_prototype, part_boxes, parts
 from .negatives import NegativePool
 from .trainer import TrainConfig, train_concept
 
@@ -82,17 +82,18 @@ class Engine:
         looked = dict(zip(photos, self.looks(photos)))
         seen = [{i: Prototype.from_bytes(c.prototype).look(*looked[photo]) for i, c in enumerate(concepts)
                  if c.prototype is not None} for photo, concepts in requests]
+        by_model = [[c for c in concepts if not _instant_only(c)] for _, concepts in requests]
         closer = [{i: s.part for i, s in where.items() if s.part is not None and not _instant_only(concepts[i])}
                   for (_, concepts), where in zip(requests, seen)]  # per request: concept -> the part to ask about
         asked: list[tuple[bytes, list[ConceptRef]]] = []  # per request: the whole photo, then each part
-        for (photo, concepts), parts_to_ask in zip(requests, closer):
-            if by_model := [c for c in concepts if not _instant_only(c)]:
-                asked.append((photo, by_model))
+        for (photo, concepts), whole, parts_to_ask in zip(requests, by_model, closer):
+            if whole:
+                asked.append((photo, whole))
             asked += [(part_photo(photo, part), [concepts[i]]) for i, part in parts_to_ask.items()]
         answers = iter(self.inference.recognise_batch(asked))
         results = []
-        for (_, concepts), where, parts_to_ask in zip(requests, seen, closer):
-            on_whole = iter(next(answers)) if any(not _instant_only(c) for c in concepts) else iter(())
+        for (_, concepts), whole, where, parts_to_ask in zip(requests, by_model, seen, closer):
+            on_whole = iter(next(answers)) if whole else iter(())
             row = []
             for i, concept in enumerate(concepts):
                 if _instant_only(concept):
@@ -153,8 +154,8 @@ class Engine:
 
 def part_photo(photo: bytes, part: int) -> bytes:
     """One of the parts the quick look looks at (instant.parts), as a PNG to ask the model about."""
-    out = io.BytesIO()
-    parts(open_photo(photo))[part].save(out, format="PNG")
+    whole, out = open_photo(photo), io.BytesIO()
+    whole.crop(part_boxes(*whole.size)[part]).save(out, format="PNG")
     return out.getvalue()
 
 

@@ -37,11 +37,14 @@ STANDOUT = 4.0
 def parts(photo: Image.Image) -> list[Image.Image]:
     """The parts of a photo the quick look also looks at, left to right, top to bottom, each
     reaching the photo's edges at the grid's ends (the model's processor scales each up)."""
-    width, height = photo.size
+    return [photo.crop(box) for box in part_boxes(*photo.size)]
+
+
+def part_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Where the parts of a photo of this size are: (left, top, right, bottom) each."""
     w, h = width * PART_SIZE, height * PART_SIZE
     steps = [i / (PARTS_PER_SIDE - 1) for i in range(PARTS_PER_SIDE)]
-    return [photo.crop((round((width - w) * x), round((height - h) * y),
-                        round((width - w) * x + w), round((height - h) * y + h)))
+    return [(round((width - w) * x), round((height - h) * y), round((width - w) * x + w), round((height - h) * y + h))
             for y in steps for x in steps]
 
 

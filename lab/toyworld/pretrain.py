@@ -24,10 +24,10 @@ equally often, shape was the one the stand-in could not see (0.83 against 0.96-0
 others), and concepts that differ only in shape were out of reach of any training.
 With `crowds` set (`yo tiny-model --crowds 4096`; off by default), a quarter of the questions are
 about crowded photos (two to four half-size toys from a bank of prerendered crowds): is the described
-toy among them, a "No" crowd mostly holding a look-alike of it. Without them the stand-in says "no" to
-nearly every crowd (0.50); with them, 0.57 on its own held-out crowds and about 0.6-0.65 on a
-benchmark's. At 64 px a toy in a crowd covers about one of the sixteen image tokens, which is where
-this stops (docs/method.md §13).
+toy among them, a "No" crowd mostly holding a look-alike of it. Looking at whole photos, the stand-in
+without them says "no" to nearly every crowd (0.50); with them, 0.57 on its own held-out crowds and
+about 0.6-0.65 on a benchmark's. Once recognition also looks at parts of a photo, they add nothing
+on crowds (docs/method.md §13), which is why they are off.
 
 What differs between model families (how a photo reaches the model, which modules are the vision
 side) is in kinds.py; the rest is the same for the LLaVA and the Qwen3-VL stand-in.
