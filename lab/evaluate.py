@@ -12,6 +12,11 @@
                      "image": "test/<name>/1.png"}, ...]}
         "<sks>" stands for the concept; with "image" it is visual QA, without it text-only QA.
         The chosen option is the one the model finds more likely as the answer.
+    DATASET_DIR/pair_qa.json          optional two-choice questions naming two concepts, each as <name>:
+        [{"concepts": ["bo", "kip"], "kind": "together", "question": "Is <bo> next to <kip> in this photo?",
+          "options": ["Yes", "No"], "answer": 0, "image": "crowded/3.png"},
+         {"concepts": ["bo", "kip"], "kind": "attribute", "question": "What color are <bo> and <kip>?",
+          "options": ["blue and red", "red and blue"], "answer": 1}, ...]
 
 Each concept is trained on its train photos (the other concepts' train photos are its
 negatives, plus the pool); then "Is <sks> in this photo?" is asked of every test photo of
@@ -37,6 +42,11 @@ Where the dataset has crowded photos, each way of recognising (tokens, quick loo
 given descriptions, random vectors) is measured on them too, per concept ("crowded_weighted":
 is Bo among the subjects?) and as "who is in this?" over all concepts at once (report["who"]:
 precision / recall / F1 of the names said against the names there, over every photo).
+Where it has questions naming two concepts, report["pairs"] has, per way: "is A next to B?" asked
+of the model with both in one prompt (`together_qa`) and answered as the chat answers "is Bo next
+to Kip in this photo?", each concept recognised on its own and both there (`together_recognised`),
+both weighted like recognition (a "Yes" question and a "No" one count alike); and the text-only
+questions about the two (`attribute_qa`, accuracy).
 
 With a model that draws (Janus-Pro) and `--clip MODEL` (a CLIPModel id or folder), each
 concept also draws `--images` pictures of "A photo of <sks>." and gets CLIP-I: the cosine of
@@ -50,6 +60,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -80,6 +91,7 @@ class Dataset:
     qa: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
     crowded: dict[str, list[str]] = field(default_factory=dict)  # photo (relative path) -> who is in it
+    pairs: list[dict[str, Any]] = field(default_factory=list)  # questions naming two concepts
 
     def test_photos(self) -> list[tuple[Path, set[str]]]:
         """Every held-out photo of one subject, with who is in it."""
@@ -98,7 +110,8 @@ class Dataset:
                        {n: c for n, c in self.categories.items() if n in keep},
                        {n: q for n, q in self.qa.items() if n in keep},
                        {n: d for n, d in self.descriptions.items() if n in keep},
-                       {photo: [n for n in who if n in keep] for photo, who in self.crowded.items()})
+                       {photo: [n for n in who if n in keep] for photo, who in self.crowded.items()},
+                       [item for item in self.pairs if set(item["concepts"]) <= keep])
 
     @classmethod
     def open(cls, root: Path) -> "Dataset":
@@ -109,12 +122,12 @@ class Dataset:
             return {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                     for d in sorted(folder.iterdir()) if d.is_dir()}
 
-        def optional(name: str) -> dict[str, Any]:
+        def optional(name: str) -> Any:
             path = root / name
             return json.loads(path.read_text()) if path.exists() else {}
 
         return cls(root, photos("train"), photos("test"), optional("categories.json"), optional("qa.json"),
-                   optional("descriptions.json"), optional("crowded.json"))
+                   optional("descriptions.json"), optional("crowded.json"), optional("pair_qa.json") or [])
 
 
 def randomised(tokens: bytes, seed: int) -> bytes:
@@ -209,6 +222,22 @@ def second_opinion(learned: Verdicts, quick: Verdicts) -> dict[str, dict[str, fl
     return out
 
 
+def segments(question: str, names: list[str]) -> list[str | int]:
+    """"Is <bo> next to <kip>?" with names ["bo", "kip"] → ["Is ", 0, " next to ", 1, "?"]: where each
+    concept stands in the question, as the engine takes it (a name not in `names`: ValueError)."""
+    parts = re.split(r"<([^<>]+)>", question)
+    out: list[str | int] = [parts[0]]
+    for name, text in zip(parts[1::2], parts[2::2]):
+        out += [names.index(name), text]
+    return out
+
+
+def chosen(engine: Any, dataset: Dataset, item: dict[str, Any], refs: list[ConceptRef], names: list[str]) -> int:
+    """The option the model picks for a two-choice question about `refs` (`names` in its text)."""
+    photo = (dataset.root / item["image"]).read_bytes() if item.get("image") else None
+    return engine.inference.choose(segments(item["question"], names), item["options"], refs, photo)
+
+
 def question_answering(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for name, items in dataset.qa.items():
@@ -216,14 +245,34 @@ def question_answering(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef
             continue
         scores: dict[str, list[bool]] = {"visual_qa": [], "text_qa": []}
         for item in items:
-            parts = item["question"].split("<sks>")
-            question: list[str | int] = [parts[0]]
-            for part in parts[1:]:
-                question += [0, part]
-            photo = (dataset.root / item["image"]).read_bytes() if item.get("image") else None
-            chosen = engine.inference.choose(question, item["options"], [refs[name]], photo)
-            scores["visual_qa" if photo else "text_qa"].append(chosen == int(item["answer"]))
+            right = chosen(engine, dataset, item, [refs[name]], ["sks"]) == int(item["answer"])
+            scores["visual_qa" if item.get("image") else "text_qa"].append(right)
         out[name] = {k: sum(v) / len(v) for k, v in scores.items() if v}
+    return out
+
+
+def pair_questions(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> dict[str, float]:
+    """The questions naming two concepts (the module docstring says which figures); a way that only
+    recognises (a prototype) cannot be asked in words, so it gets `together_recognised` alone."""
+    items = [item for item in dataset.pairs if set(item["concepts"]) <= refs.keys()]
+    speaks = all(ref.tokens or ref.description for ref in refs.values())
+    together = [item for item in items if item["kind"] == "together"]
+    attribute = [item for item in items if item["kind"] == "attribute"]
+    out: dict[str, float] = {"n_together": len(together), "n_attribute": len(attribute)}
+    if together:
+        truth = [int(item["answer"]) == 0 for item in together]  # options ["Yes", "No"]
+        requests = [((dataset.root / item["image"]).read_bytes(), [refs[n] for n in item["concepts"]])
+                    for item in together]
+        both = [all(answer.present for answer in answers) for start in range(0, len(requests), 64)
+                for answers in engine.recognise_batch(requests[start:start + 64])]
+        out["together_recognised"] = accuracy(list(zip(truth, both)))["weighted"]
+        if speaks:
+            said = [chosen(engine, dataset, item, [refs[n] for n in item["concepts"]], item["concepts"]) == 0
+                    for item in together]
+            out["together_qa"] = accuracy(list(zip(truth, said)))["weighted"]
+    if attribute and speaks:
+        out["attribute_qa"] = sum(chosen(engine, dataset, item, [refs[n] for n in item["concepts"]], item["concepts"])
+                                  == int(item["answer"]) for item in attribute) / len(attribute)
     return out
 
 
@@ -252,19 +301,24 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
     """
     pool = negatives_dir or (dataset.root / "pool" if (dataset.root / "pool").is_dir() else None)
     refs: dict[str, ConceptRef] = {}
-    report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}, "who": {}}
+    report: dict[str, Any] = {"model": engine.model_id, "dataset": str(dataset.root), "concepts": {}, "who": {},
+                              "pairs": {}}
     started = time.monotonic()
     measured: list[dict[str, dict[str, float]]] = []
 
     def recognised(prefix: str, refs: dict[str, ConceptRef]) -> Verdicts:
         """Recognition with `refs` on the single-subject photos and, where the dataset has them, on the
-        crowded ones too (under "crowded_", with "who is in this?" over them in report["who"])."""
+        crowded ones too (under "crowded_", with "who is in this?" over them in report["who"]), and the
+        questions naming two concepts (report["pairs"])."""
+        way = prefix.rstrip("_") or "tokens"
         single = verdicts(engine, dataset.test_photos(), refs)
         measured.append(prefixed(prefix, {n: accuracy(v) for n, v in single.items()}))
         if dataset.crowded:
             crowded = verdicts(engine, dataset.crowded_photos(), refs)
             measured.append(prefixed("crowded_" + prefix, {n: accuracy(v) for n, v in crowded.items()}))
-            report["who"][prefix.rstrip("_") or "tokens"] = who_is_in(crowded)
+            report["who"][way] = who_is_in(crowded)
+        if dataset.pairs:
+            report["pairs"][way] = pair_questions(engine, dataset, refs)
         return single
 
     if quick_look:  # before any training, as the chat has it between the photos and "Bo is ready"
@@ -339,6 +393,12 @@ def table(report: dict[str, Any]) -> str:
     for by, figures in report.get("who", {}).items():  # over the crowded photos
         lines.append(f'who is in this? ({by}, crowded photos): precision {figures["precision"]:.3f}, '
                      f'recall {figures["recall"]:.3f}, F1 {figures["f1"]:.3f}')
+    for by, figures in report.get("pairs", {}).items():
+        shown = {k: f"{figures[k]:.3f}" if k in figures else "-" for k in ("together_qa", "together_recognised",
+                                                                          "attribute_qa")}
+        lines.append(f'two concepts ({by}): "is A next to B?" asked together {shown["together_qa"]}, each recognised '
+                     f'{shown["together_recognised"]} ({figures["n_together"]} questions); "what colour are A and B?" '
+                     f'{shown["attribute_qa"]} ({figures["n_attribute"]})')
     return "\n".join(lines)
 
 

@@ -11,6 +11,9 @@
     DIR/crowded/0.png ...        held-out photos of two to four toys each: concepts, their
                                  look-alikes and other toys side by side
     DIR/crowded.json             who is in each: {"crowded/0.png": ["bo", "kip"], ...} (concepts only)
+    DIR/pair_qa.json             two-choice questions naming two concepts: "Is <bo> next to <kip> in
+                                 this photo?" about the crowded photos, and text-only "What color are
+                                 <bo> and <kip>?" for every two concepts
 
 The concepts are one subject and look-alikes of it, each differing from it in one
 attribute (a different one each time, as far as there are attributes), so every concept's
@@ -20,12 +23,13 @@ hardest negatives are the other concepts: recognition is measured against look-a
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
 from pathlib import Path
 
-from .questions import KIND, concept_qa
+from .questions import KIND, concept_qa, pair_qa, together_qa
 from .world import (ATTRIBUTES, Subject, lookalikes, random_lookalike, random_subject, render, render_crowd,
                     render_scene)
 
@@ -119,6 +123,10 @@ def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int 
     qa_rng = random.Random(f"toyworld-benchmark:{seed}:qa")
     (out_dir / "qa.json").write_text(json.dumps(
         {name: concept_qa(s, "<sks>", qa_rng) for name, s in concepts.items()}, indent=2) + "\n")
+    pairs = [item for photo, names in present.items() for item in together_qa(photo, names, list(concepts), qa_rng)]
+    pairs += [item for a, b in itertools.combinations(concepts, 2)
+              for item in pair_qa((a, b), (concepts[a], concepts[b]), qa_rng)]
+    (out_dir / "pair_qa.json").write_text(json.dumps(pairs, indent=2) + "\n")
     return concepts
 
 

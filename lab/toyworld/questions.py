@@ -23,11 +23,13 @@ Pretraining tasks (`Sample.task`):
   holds a look-alike of it. Asking about one subject among several is where a yes/no over the
   whole photo is weakest.
 
-`concept_qa` gives the two-choice text-only questions about a concept used for evaluation.
+`concept_qa` gives the two-choice text-only questions about a concept used for evaluation;
+`pair_qa` and `together_qa` the ones that name two concepts (never asked in pretraining).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -139,6 +141,52 @@ def concept_qa(subject: Subject, sks: str, rng: random.Random) -> list[dict[str,
         options = [right, wrong]
         rng.shuffle(options)
         out.append({"attribute": attribute, "question": question, "options": options, "answer": options.index(right)})
+    return out
+
+
+# A question naming two concepts about each attribute they may differ in.
+_PAIR_ASKS: dict[str, str] = {
+    "colour": "What color are {a} and {b}?",
+    "shape": "What shapes are {a} and {b}?",
+    "accessory": "What are {a} and {b} wearing?",
+    "accessory_colour": "What color is {a}'s {acc_a} and {b}'s {acc_b}?",
+}
+
+
+def pair_qa(names: tuple[str, str], subjects: tuple[Subject, Subject], rng: random.Random) -> list[dict[str, Any]]:
+    """Two-choice text-only questions naming two concepts, one per attribute they differ in ("What color
+    are <bo> and <kip>?" → "red and blue"). The wrong option is the right one swapped ("blue and red"),
+    so only knowing which concept is which answers it. `yo eval`'s pair_qa.json form."""
+    (a, b), (first, second) = names, subjects
+
+    def said(subject: Subject, attribute: str) -> str:
+        value = getattr(subject, attribute)
+        return _an(value) if attribute == "accessory" else value
+
+    out = []
+    for attribute in first.differences(second):
+        question = _PAIR_ASKS[attribute].format(a=f"<{a}>", b=f"<{b}>", acc_a=first.accessory, acc_b=second.accessory)
+        right = f"{said(first, attribute)} and {said(second, attribute)}"
+        options = [right, f"{said(second, attribute)} and {said(first, attribute)}"]
+        rng.shuffle(options)
+        out.append({"concepts": [a, b], "kind": "attribute", "attribute": attribute, "question": question,
+                    "options": options, "answer": options.index(right)})
+    return out
+
+
+def together_qa(photo: str, present: list[str], names: list[str], rng: random.Random) -> list[dict[str, Any]]:
+    """"Is <bo> next to <kip> in this photo?" about a crowded photo (two to four toys, so any two in it are
+    side by side), for every two concepts of `names` at least one of which is in it: "Yes" exactly when
+    both are. `yo eval`'s pair_qa.json form."""
+    out = []
+    for a, b in itertools.combinations(names, 2):
+        if a not in present and b not in present:
+            continue
+        if rng.random() < 0.5:
+            a, b = b, a  # either may come first
+        out.append({"concepts": [a, b], "kind": "together", "question": f"Is <{a}> next to <{b}> in this photo?",
+                    "options": [phrasings.YES_WORD, phrasings.NO_WORD],
+                    "answer": 0 if a in present and b in present else 1, "image": photo})
     return out
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from lab import evaluate
 from personalization import Engine
+from personalization.types import ConceptRef, Recognition
 
 
 def make_dataset(root: Path, make_photo: Callable[..., bytes]) -> Path:
@@ -35,6 +36,13 @@ def make_dataset(root: Path, make_photo: Callable[..., bytes]) -> Path:
         (root / "crowded" / f"{i}.png").write_bytes(make_photo((200, 40 + 60 * i, 30), "circle", size=(80, 64)))
     (root / "crowded.json").write_text(json.dumps({"crowded/0.png": ["bo"], "crowded/1.png": ["bo", "kiwi"],
                                                    "crowded/2.png": []}))
+    (root / "pair_qa.json").write_text(json.dumps([
+        {"concepts": ["bo", "kiwi"], "kind": "together", "question": "Is <bo> next to <kiwi> in this photo?",
+         "options": ["Yes", "No"], "answer": 0, "image": "crowded/1.png"},
+        {"concepts": ["kiwi", "bo"], "kind": "together", "question": "Is <kiwi> next to <bo> in this photo?",
+         "options": ["Yes", "No"], "answer": 1, "image": "crowded/0.png"},
+        {"concepts": ["bo", "kiwi"], "kind": "attribute", "question": "What color are <bo> and <kiwi>?",
+         "options": ["green and red", "red and green"], "answer": 1}]))
     return root
 
 
@@ -55,10 +63,17 @@ def test_evaluate_reports_recognition_and_qa(engine: Engine, make_photo: Callabl
     assert report["who"].keys() == {"tokens", "quick", "written", "random", "description"}
     assert all(0.0 <= figures["recall"] <= 1.0 for figures in report["who"].values())
     assert "visual_qa" not in report["concepts"]["kiwi"]
+    # questions naming two concepts: every way recognises; all but the prototype can be asked in words
+    assert report["pairs"].keys() == report["who"].keys()
+    assert report["pairs"]["tokens"].keys() == {"together_qa", "together_recognised", "attribute_qa", "n_together",
+                                                "n_attribute"}
+    assert report["pairs"]["quick"].keys() == {"together_recognised", "n_together", "n_attribute"}
+    assert report["pairs"]["tokens"]["n_together"] == 2 and report["pairs"]["tokens"]["n_attribute"] == 1
     assert set(report["mean"]) >= {"positive", "negative", "weighted"}
     table = evaluate.table(report)
     assert table.splitlines()[0].split()[:4] == ["concept", "positive", "negative", "weighted"]
-    assert table.splitlines()[-1].startswith("who is in this? (description, crowded photos): precision")
+    assert 'two concepts (quick): "is A next to B?" asked together -, each recognised' in table
+    assert table.splitlines()[-1].startswith('two concepts (description): "is A next to B?" asked together')
     assert any(line.startswith("mean") for line in table.splitlines())
 
 
@@ -70,6 +85,47 @@ def test_who_is_in_this_counts_every_name_said_against_every_name_there() -> Non
     assert who["precision"] == pytest.approx(2 / 3) and who["recall"] == pytest.approx(2 / 3)
     assert who["f1"] == pytest.approx(2 / 3)
     assert math.isnan(evaluate.who_is_in({"bo": [(False, False)]})["precision"])  # nothing said: no precision
+
+
+class _SeesWhoIsThere:
+    """Recognises perfectly from a photo's bytes (the names in it) and always picks the first option."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[list[str | int], list[str]]] = []
+        self.inference = self
+
+    def recognise_batch(self, requests: list[tuple[bytes, list[ConceptRef]]]) -> list[list[Recognition]]:
+        return [[Recognition(ref.name in photo.decode().split(), 1.0) for ref in refs] for photo, refs in requests]
+
+    def choose(self, question: list[str | int], options: list[str], refs: list[ConceptRef], photo: bytes | None) -> int:
+        self.asked.append((question, [ref.name for ref in refs]))
+        return 0
+
+
+def test_two_concept_questions_weigh_yes_and_no_alike_and_name_each_concept_in_its_place(tmp_path: Path) -> None:
+    (tmp_path / "both").write_bytes(b"bo kip")
+    (tmp_path / "one").write_bytes(b"bo")
+    pairs = [{"concepts": ["kip", "bo"], "kind": "together", "question": "Is <kip> next to <bo> in this photo?",
+              "options": ["Yes", "No"], "answer": 0, "image": "both"},
+             *({"concepts": ["bo", "kip"], "kind": "together", "question": "Is <bo> next to <kip> in this photo?",
+                "options": ["Yes", "No"], "answer": 1, "image": "one"} for _ in range(3)),
+             {"concepts": ["bo", "kip"], "kind": "attribute", "question": "What color are <bo> and <kip>?",
+              "options": ["red and blue", "blue and red"], "answer": 1},
+             {"concepts": ["bo", "zed"], "kind": "attribute", "question": "What color are <bo> and <zed>?",
+              "options": ["red and blue", "blue and red"], "answer": 0}]  # zed: not a concept here
+    dataset = evaluate.Dataset(tmp_path, {}, {}, pairs=pairs)
+    engine = _SeesWhoIsThere()
+    refs = {n: ConceptRef(name=n, description=f"{n} is a toy") for n in ("bo", "kip")}
+    figures = evaluate.pair_questions(engine, dataset, refs)
+    assert figures["together_recognised"] == 1.0  # both recognised on "both", kip not on "one"
+    assert figures["together_qa"] == 0.5  # always "Yes": every Yes right, every No wrong, weighed alike
+    assert figures["attribute_qa"] == 0.0 and figures["n_attribute"] == 1  # zed's question is left out
+    assert engine.asked[0] == (["Is ", 0, " next to ", 1, " in this photo?"], ["kip", "bo"])
+    # a prototype alone recognises but cannot be asked in words
+    quick = evaluate.pair_questions(engine, dataset, {n: ConceptRef(name=n, prototype=b"p") for n in ("bo", "kip")})
+    assert quick == {"together_recognised": 1.0, "n_together": 4, "n_attribute": 1}
+    with pytest.raises(ValueError):
+        evaluate.segments("Is <bo> next to <zed>?", ["bo", "kip"])
 
 
 def test_cli_writes_json(tiny_model: Path, make_photo: Callable[..., bytes], tmp_path: Path,

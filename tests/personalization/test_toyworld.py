@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from pathlib import Path
@@ -125,6 +126,28 @@ def test_crowded_photos_hold_two_to_four_toys_and_say_which_concepts(tmp_path: P
         toys, names = benchmark.crowd(rng, concepts)
         assert 2 <= len(toys) <= 4 and len(set(toys)) == len(toys)
         assert sorted(n for n, s in concepts.items() if s in toys) == names  # the truth names every concept there
+
+
+def test_questions_naming_two_concepts_follow_the_crowds_and_the_concepts(tmp_path: Path) -> None:
+    concepts = benchmark.write_benchmark(tmp_path, seed=5, n_concepts=4, n_train=1, n_test=1, pool_size=1,
+                                         n_crowded=12)
+    present = json.loads((tmp_path / "crowded.json").read_text())
+    pairs = json.loads((tmp_path / "pair_qa.json").read_text())
+    together = [item for item in pairs if item["kind"] == "together"]
+    for item in together:  # "Yes" exactly when both are in the photo; never about two who are both absent
+        a, b = item["concepts"]
+        there = present[item["image"]]
+        assert item["question"] == f"Is <{a}> next to <{b}> in this photo?" and (a in there or b in there)
+        assert item["options"][item["answer"]] == ("Yes" if a in there and b in there else "No")
+    assert {item["answer"] for item in together} == {0, 1}
+    attribute = [item for item in pairs if item["kind"] == "attribute"]
+    assert {tuple(sorted(item["concepts"])) for item in attribute} == set(itertools.combinations(sorted(concepts), 2))
+    for item in attribute:  # the right values in the order named; the wrong option is them swapped
+        a, b = (concepts[n] for n in item["concepts"])
+        right, wrong = item["options"][item["answer"]], item["options"][1 - item["answer"]]
+        first, second = right.split(" and ")
+        assert f"{second} and {first}" == wrong and item["attribute"] in a.differences(b)
+        assert first.split()[-1] == getattr(a, item["attribute"]) and second.split()[-1] == getattr(b, item["attribute"])
 
 
 def test_the_pool_is_mostly_easy_photos_with_few_lookalikes() -> None:
