@@ -10,7 +10,8 @@ as tests/personalization/test_toyworld_learning.py does for the LLaVA stand-in, 
 crowded photos too (two to four toys each). Printed per seed: the evaluation table; then the mean
 over seeds of the figures the test asserts (weighted recognition of the learned tokens, the written
 descriptions', random vectors', text-only QA; on crowded photos, weighted recognition and "who is
-in this?" F1) and the quick look's, with the lowest seed's weighted recognition.
+in this?" F1; the questions naming two concepts) and the quick look's, with the lowest seed's
+weighted recognition.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ TRAINED = 3  # concepts trained per benchmark, of its six
 FIGURES = ("weighted", "description_weighted", "random_weighted", "text_qa", "quick_weighted", "crowded_weighted",
            "crowded_description_weighted", "crowded_quick_weighted")
 WHO = ("tokens", "description", "quick")  # "who is in this?" over the crowded photos, by way of recognising
+PAIRS = ("together_qa", "together_recognised", "attribute_qa")  # questions naming two concepts
 
 
 def main() -> int:
@@ -65,6 +67,11 @@ def main() -> int:
         print(f"  {figure}: {sum(r['mean'][figure] for r in reports) / len(reports):.3f}")
     for by in WHO:
         print(f"  who is in this? F1 ({by}): {sum(r['who'][by]['f1'] for r in reports) / len(reports):.3f}")
+    for by in WHO:
+        for figure in PAIRS:
+            found = [r["pairs"][by][figure] for r in reports if figure in r["pairs"].get(by, {})]
+            if found:
+                print(f"  two concepts, {figure} ({by}): {sum(found) / len(found):.3f}")
     print(f"  weighted, lowest seed: {min(r['mean']['weighted'] for r in reports):.3f}")
     return 0
 

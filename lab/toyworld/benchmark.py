@@ -13,7 +13,7 @@
     DIR/crowded.json             who is in each: {"crowded/0.png": ["bo", "kip"], ...} (concepts only)
     DIR/pair_qa.json             two-choice questions naming two concepts: "Is <bo> next to <kip> in
                                  this photo?" about the crowded photos, and text-only "What color are
-                                 <bo> and <kip>?" for every two concepts
+                                 <bo> and <kip>?" for every two concepts, in both orders
 
 The concepts are one subject and look-alikes of it, each differing from it in one
 attribute (a different one each time, as far as there are attributes), so every concept's
@@ -124,7 +124,7 @@ def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int 
     (out_dir / "qa.json").write_text(json.dumps(
         {name: concept_qa(s, "<sks>", qa_rng) for name, s in concepts.items()}, indent=2) + "\n")
     pairs = [item for photo, names in present.items() for item in together_qa(photo, names, list(concepts), qa_rng)]
-    pairs += [item for a, b in itertools.combinations(concepts, 2)
+    pairs += [item for a, b in itertools.permutations(concepts, 2)  # both orders: who is named first matters
               for item in pair_qa((a, b), (concepts[a], concepts[b]), qa_rng)]
     (out_dir / "pair_qa.json").write_text(json.dumps(pairs, indent=2) + "\n")
     return concepts

@@ -141,7 +141,7 @@ def test_questions_naming_two_concepts_follow_the_crowds_and_the_concepts(tmp_pa
         assert item["options"][item["answer"]] == ("Yes" if a in there and b in there else "No")
     assert {item["answer"] for item in together} == {0, 1}
     attribute = [item for item in pairs if item["kind"] == "attribute"]
-    assert {tuple(sorted(item["concepts"])) for item in attribute} == set(itertools.combinations(sorted(concepts), 2))
+    assert {tuple(item["concepts"]) for item in attribute} == set(itertools.permutations(concepts, 2))
     for item in attribute:  # the right values in the order named; the wrong option is them swapped
         a, b = (concepts[n] for n in item["concepts"])
         right, wrong = item["options"][item["answer"]], item["options"][1 - item["answer"]]
