@@ -26,8 +26,11 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 FORMAT = "yo-prototype/1"
-PARTS_PER_SIDE = 4  # parts looked at: a 4 x 4 grid of overlapping crops...
-PART_SIZE = 0.5  # ...each half the photo's width and height
+# Parts looked at: a 7 x 7 grid of overlapping crops, each half the photo's width and height, a
+# twelfth of it apart, so that a subject a quarter of the photo wide sits near the middle of one
+# (a 4 x 4 grid, a sixth apart, found it in far fewer crowds: docs/method.md §13).
+PARTS_PER_SIDE = 7
+PART_SIZE = 0.5
 # How much more (in logits) a part must resemble the subject than the whole photo does to find
 # it: the prototype's scale puts the subject's own photos about four logits above the others'.
 # Measured on the toy world's crowded and single photos (README, bench/quicklook.py).

@@ -50,8 +50,11 @@ def draw_values(words: str) -> dict[str, str | int]:
 _COMMAND = re.compile(r"^/(\w+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 _TEACH = re.compile(r"^(?:this is|these are|meet|here is|here's|here are)\s+(.+?)[.!]*$", re.IGNORECASE)
 _NOT_THIS = re.compile(r"\b(?:that|this|it)(?:'s|’s| is)\s+not\b|\bisn'?t\b|\bnot\s+\w", re.IGNORECASE)
-_RECOGNISE = re.compile(r"^(?:is|are|do you see|can you see|is this|is that|does this show)\b.*\b(?:in|on|here|this|there)\b",
-                        re.IGNORECASE)
+# "is Bo in this?", and "is Bo next to Kiwi?" about a photo: each one named is recognised on its own,
+# which answers whether two are together better than asking the model about both at once
+# (docs/method.md §13).
+_RECOGNISE = re.compile(r"^(?:is|are|do you see|can you see|is this|is that|does this show)\b.*"
+                        r"\b(?:in|on|here|this|there|next to|beside|together)\b", re.IGNORECASE)
 _WHO = re.compile(r"^(?:who|which of)\b|\bwho(?:'s| is| are)\b", re.IGNORECASE)
 _DRAW = re.compile(r"^(?:draw|paint|sketch|imagine|make (?:a|an) (?:picture|image|drawing) of)\b\s*(.*)$",
                    re.IGNORECASE | re.DOTALL)

@@ -49,6 +49,15 @@ async def test_who_is_in_this_names_every_concept_present(assistant, person) -> 
     assert channel.last.text.startswith("I see Bo") and "Mắm" in channel.last.text and "Kiwi" not in channel.last.text
 
 
+async def test_is_bo_next_to_kiwi_answers_for_each(assistant, person) -> None:
+    ana = await taught(person)
+    await ana.says("/teach Kiwi", *[photo(GREEN, seed=20 + i) for i in range(3)])
+    await wait_for(lambda: any("Kiwi is ready!" in t for t in ana.channel.texts))
+    channel = await ana.says("is Bo next to Kiwi?", photo(ORANGE, seed=42))
+    assert channel.texts[-2].startswith("Yes, Bo is in this photo")
+    assert channel.texts[-1].startswith("No, I don't think Kiwi is in this photo")
+
+
 async def test_questions_carry_facts_and_segments(assistant, person) -> None:
     ana = await taught(person)
     await ana.says("remember that Bo's birthday is 3 May")

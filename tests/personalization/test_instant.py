@@ -64,10 +64,10 @@ def test_engine_mixes_learned_and_instant_concepts_in_one_request(tiny_model: Pa
 def test_the_parts_are_an_overlapping_grid_of_half_size_crops_over_the_whole_photo() -> None:
     photo_ = Image.new("RGB", (64, 48))
     pieces = parts(photo_)
-    assert len(pieces) == 16 and {p.size for p in pieces} == {(32, 24)}
+    assert len(pieces) == 49 and {p.size for p in pieces} == {(32, 24)}
     covered = Image.new("L", (64, 48), 0)
-    for i, piece in enumerate(pieces):  # left to right, top to bottom; the grid's ends at the edges
-        x, y = [0, 11, 21, 32][i % 4], [0, 8, 16, 24][i // 4]
+    for i, piece in enumerate(pieces):  # left to right, top to bottom, a twelfth of the photo apart; ends at the edges
+        x, y = [0, 5, 11, 16, 21, 27, 32][i % 7], [0, 4, 8, 12, 16, 20, 24][i // 7]
         assert piece.tobytes() == photo_.crop((x, y, x + 32, y + 24)).tobytes()
         covered.paste(255, (x, y, x + 32, y + 24))
     assert covered.getextrema() == (255, 255)  # every pixel in some part
