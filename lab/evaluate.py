@@ -259,6 +259,10 @@ def pair_questions(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -
     together = [item for item in items if item["kind"] == "together"]
     attribute = [item for item in items if item["kind"] == "attribute"]
     out: dict[str, float] = {"n_together": len(together), "n_attribute": len(attribute)}
+
+    def picked(item: dict[str, Any]) -> int:
+        return chosen(engine, dataset, item, [refs[n] for n in item["concepts"]], item["concepts"])
+
     if together:
         truth = [int(item["answer"]) == 0 for item in together]  # options ["Yes", "No"]
         requests = [((dataset.root / item["image"]).read_bytes(), [refs[n] for n in item["concepts"]])
@@ -267,12 +271,10 @@ def pair_questions(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -
                 for answers in engine.recognise_batch(requests[start:start + 64])]
         out["together_recognised"] = accuracy(list(zip(truth, both)))["weighted"]
         if speaks:
-            said = [chosen(engine, dataset, item, [refs[n] for n in item["concepts"]], item["concepts"]) == 0
-                    for item in together]
+            said = [picked(item) == 0 for item in together]
             out["together_qa"] = accuracy(list(zip(truth, said)))["weighted"]
     if attribute and speaks:
-        out["attribute_qa"] = sum(chosen(engine, dataset, item, [refs[n] for n in item["concepts"]], item["concepts"])
-                                  == int(item["answer"]) for item in attribute) / len(attribute)
+        out["attribute_qa"] = sum(picked(item) == int(item["answer"]) for item in attribute) / len(attribute)
     return out
 
 
