@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from serving.protocol import ModelUnavailable
+from serving.protocol import ModelUnavailable, Recognition
 from storage.images import BadImage, sanitize_image
 from storage.models import Concept
 
@@ -13,6 +13,7 @@ from .context import Services, Turn
 from .messages import Button, Channel, Photo, Reply, SentMessage
 from .names import find_mentions, to_segments
 from .instant import prefilter, quick_ref, update_prototype
+from .intents import TOGETHER
 from .refresh import maybe_refresh
 
 
@@ -164,6 +165,8 @@ async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool
                     Button("❌", f"fb:n:{c.id}:{key}")] for c, _ in present]
         await turn.say(text_out, buttons=buttons)
         return
+    if len(answers) > 1 and not waiting and TOGETHER.search(text):
+        await turn.say(together(answers))  # "is Bo next to Kiwi?": the answer first, then each one's
     for concept, result in answers:
         sure = round(100 * (result.probability if result.present else 1 - result.probability))
         if result.present:
@@ -180,6 +183,22 @@ async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool
         right, wrong = ("p", "n") if result.present else ("n", "p")
         await turn.say(line, buttons=[[Button("✅ Right", f"fb:{right}:{concept.id}:{key}"),
                                        Button("❌ Wrong", f"fb:{wrong}:{concept.id}:{key}")]])
+
+
+def together(answers: list[tuple[Concept, Recognition]]) -> str:
+    """One line for "is Bo next to Kiwi?": whether all of them are in the photo, and who is missing."""
+    seen = [c.display_name for c, r in answers if r.present]
+    missing = [c.display_name for c, r in answers if not r.present]
+    if not missing:
+        return f"Yes, {listed(seen, 'and')} are {'both' if len(seen) == 2 else 'all'} here."
+    if not seen:
+        return f"No, I don't see {listed(missing, 'or')} here."
+    return f"No: I see {listed(seen, 'and')}, but not {listed(missing, 'or')}."
+
+
+def listed(names: list[str], last: str) -> str:
+    """["Bo", "Kiwi", "Mắm"] → "Bo, Kiwi and Mắm" (or "or")."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
 async def not_this(services: Services, turn: Turn, text: str) -> None:

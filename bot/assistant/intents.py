@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 # `Kind` and the command table live in commands.py; intents are made of them.
 from .commands import ADMIN_KINDS, BY_WORD, MAX_DRAWINGS, MAX_QUESTION_CHARS, Audience, Command, Kind, words_of
 
-__all__ = ["ADMIN_KINDS", "COMMANDS", "COMMAND_WORDS", "MAX_QUESTION_CHARS", "Intent", "Kind", "parse"]
+__all__ = ["ADMIN_KINDS", "COMMANDS", "COMMAND_WORDS", "MAX_QUESTION_CHARS", "TOGETHER", "Intent", "Kind", "parse"]
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,12 @@ def draw_values(words: str) -> dict[str, str | int]:
 _COMMAND = re.compile(r"^/(\w+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 _TEACH = re.compile(r"^(?:this is|these are|meet|here is|here's|here are)\s+(.+?)[.!]*$", re.IGNORECASE)
 _NOT_THIS = re.compile(r"\b(?:that|this|it)(?:'s|’s| is)\s+not\b|\bisn'?t\b|\bnot\s+\w", re.IGNORECASE)
-# "is Bo in this?", and "is Bo next to Kiwi?" about a photo: each one named is recognised on its own,
-# which answers whether two are together better than asking the model about both at once
-# (docs/method.md §13).
+# "is Bo next to Kiwi?" about a photo: each one named is recognised on its own, which answers whether
+# two are together better than asking the model about both at once (docs/method.md §13).
+_TOGETHER_WORDS = r"next to|beside|together"
+TOGETHER = re.compile(rf"\b(?:{_TOGETHER_WORDS})\b", re.IGNORECASE)
 _RECOGNISE = re.compile(r"^(?:is|are|do you see|can you see|is this|is that|does this show)\b.*"
-                        r"\b(?:in|on|here|this|there|next to|beside|together)\b", re.IGNORECASE)
+                        rf"\b(?:in|on|here|this|there|{_TOGETHER_WORDS})\b", re.IGNORECASE)
 _WHO = re.compile(r"^(?:who|which of)\b|\bwho(?:'s| is| are)\b", re.IGNORECASE)
 _DRAW = re.compile(r"^(?:draw|paint|sketch|imagine|make (?:a|an) (?:picture|image|drawing) of)\b\s*(.*)$",
                    re.IGNORECASE | re.DOTALL)

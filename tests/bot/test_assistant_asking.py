@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+
+from bot.assistant.asking import together
+from serving.protocol import Recognition
 
 from tests.bot.conftest import wait_for
 from tests.bot.running import running
@@ -54,8 +59,22 @@ async def test_is_bo_next_to_kiwi_answers_for_each(assistant, person) -> None:
     await ana.says("/teach Kiwi", *[photo(GREEN, seed=20 + i) for i in range(3)])
     await wait_for(lambda: any("Kiwi is ready!" in t for t in ana.channel.texts))
     channel = await ana.says("is Bo next to Kiwi?", photo(ORANGE, seed=42))
+    assert channel.texts[-3] == "No: I see Bo, but not Kiwi."  # the answer first, then each one's
     assert channel.texts[-2].startswith("Yes, Bo is in this photo")
     assert channel.texts[-1].startswith("No, I don't think Kiwi is in this photo")
+    before = len(channel.texts)
+    channel = await ana.says("are Bo and Kiwi here?", photo(ORANGE, seed=43))  # not "together": no summing up
+    assert len(channel.texts) == before + 2 and channel.texts[-2].startswith("Yes, Bo is in this photo")
+
+
+def test_together_says_who_is_missing() -> None:
+    def seen(*pairs: tuple[str, bool]) -> list[tuple[SimpleNamespace, Recognition]]:
+        return [(SimpleNamespace(display_name=name), Recognition(present, 0.9)) for name, present in pairs]
+
+    assert together(seen(("Bo", True), ("Kiwi", True))) == "Yes, Bo and Kiwi are both here."
+    assert together(seen(("Bo", True), ("Kiwi", True), ("Mắm", True))) == "Yes, Bo, Kiwi and Mắm are all here."
+    assert together(seen(("Bo", False), ("Kiwi", False))) == "No, I don't see Bo or Kiwi here."
+    assert together(seen(("Bo", False), ("Kiwi", True), ("Mắm", False))) == "No: I see Kiwi, but not Bo or Mắm."
 
 
 async def test_questions_carry_facts_and_segments(assistant, person) -> None:
