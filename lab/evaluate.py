@@ -1,22 +1,5 @@
-"""`yo eval DATASET_DIR`: the papers' metrics (docs/method.md §5) on a dataset in the Yo'LLaVA layout.
-
-    DATASET_DIR/train/<name>/*.png    photos a concept is taught from
-    DATASET_DIR/test/<name>/*.png     held-out photos
-    DATASET_DIR/pool/**.png           optional everyday photos to mine hard negatives from
-    DATASET_DIR/categories.json       optional {"<name>": "dog", ...}
-    DATASET_DIR/descriptions.json     optional {"<name>": "a small tan corgi with a red collar", ...}
-    DATASET_DIR/crowded.json          optional photos of several subjects and who is in each:
-        {"crowded/0.png": ["bo", "kiwi"], "crowded/1.png": [], ...}
-    DATASET_DIR/qa.json               optional two-choice questions:
-        {"<name>": [{"question": "What color is <sks>?", "options": ["red", "blue"], "answer": 0,
-                     "image": "test/<name>/1.png"}, ...]}
-        "<sks>" stands for the concept; with "image" it is visual QA, without it text-only QA.
-        The chosen option is the one the model finds more likely as the answer.
-    DATASET_DIR/pair_qa.json          optional two-choice questions naming two concepts, each as <name>:
-        [{"concepts": ["bo", "kip"], "kind": "together", "question": "Is <bo> next to <kip> in this photo?",
-          "options": ["Yes", "No"], "answer": 0, "image": "crowded/3.png"},
-         {"concepts": ["bo", "kip"], "kind": "attribute", "question": "What color are <bo> and <kip>?",
-          "options": ["blue and red", "red and blue"], "answer": 1}, ...]
+"""`yo eval DATASET_DIR`: the papers' metrics (docs/method.md §5) on a dataset in the Yo'LLaVA layout
+(lab/dataset.py).
 
 Each concept is trained on its train photos (the other concepts' train photos are its
 negatives, plus the pool); then "Is <sks> in this photo?" is asked of every test photo of
@@ -63,7 +46,6 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,63 +53,15 @@ import torch
 
 from personalization.concept import Concept
 from personalization.gendata import DRAW_PROMPT
-from personalization.negatives import IMAGE_SUFFIXES
 from personalization.trainer import TrainConfig
 from personalization.types import ConceptRef, TrainRequest
 
 from .clipscore import ClipImages
+from .dataset import Dataset
 
 # The quick look's negatives, as the product picks them (bot/training/examples.py): the user's
 # other subjects, one photo of each in turn, this many at most.
 QUICK_LOOK_NEGATIVES = 60
-
-
-@dataclass
-class Dataset:
-    root: Path
-    train: dict[str, list[Path]]
-    test: dict[str, list[Path]]
-    categories: dict[str, str] = field(default_factory=dict)
-    qa: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    descriptions: dict[str, str] = field(default_factory=dict)
-    crowded: dict[str, list[str]] = field(default_factory=dict)  # photo (relative path) -> who is in it
-    pairs: list[dict[str, Any]] = field(default_factory=list)  # questions naming two concepts
-
-    def test_photos(self) -> list[tuple[Path, set[str]]]:
-        """Every held-out photo of one subject, with who is in it."""
-        return [(path, {owner}) for owner, paths in self.test.items() for path in paths]
-
-    def crowded_photos(self) -> list[tuple[Path, set[str]]]:
-        """Every photo of several subjects, with who (of the concepts) is in it."""
-        return [(self.root / photo, set(names)) for photo, names in self.crowded.items()]
-
-    def only(self, names: list[str]) -> "Dataset":
-        """The same photos with only `names` as concepts: the others' own photos leave the test, and a
-        crowded photo keeps only who of `names` is in it (the rest are strangers there)."""
-        keep = set(names)
-        return Dataset(self.root, {n: p for n, p in self.train.items() if n in keep},
-                       {n: p for n, p in self.test.items() if n in keep},
-                       {n: c for n, c in self.categories.items() if n in keep},
-                       {n: q for n, q in self.qa.items() if n in keep},
-                       {n: d for n, d in self.descriptions.items() if n in keep},
-                       {photo: [n for n in who if n in keep] for photo, who in self.crowded.items()},
-                       [item for item in self.pairs if set(item["concepts"]) <= keep])
-
-    @classmethod
-    def open(cls, root: Path) -> "Dataset":
-        def photos(split: str) -> dict[str, list[Path]]:
-            folder = root / split
-            if not folder.is_dir():
-                raise SystemExit(f"{root} has no {split}/ folder (expected {split}/<name>/*.png)")
-            return {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-                    for d in sorted(folder.iterdir()) if d.is_dir()}
-
-        def optional(name: str) -> Any:
-            path = root / name
-            return json.loads(path.read_text()) if path.exists() else {}
-
-        return cls(root, photos("train"), photos("test"), optional("categories.json"), optional("qa.json"),
-                   optional("descriptions.json"), optional("crowded.json"), optional("pair_qa.json") or [])
 
 
 def randomised(tokens: bytes, seed: int) -> bytes:
@@ -232,9 +166,13 @@ def segments(question: str, names: list[str]) -> list[str | int]:
     return out
 
 
-def chosen(engine: Any, dataset: Dataset, item: dict[str, Any], refs: list[ConceptRef], names: list[str]) -> int:
+def photo_of(dataset: Dataset, item: dict[str, Any]) -> bytes | None:
+    """The photo a question is about; None for a text-only question."""
+    return (dataset.root / item["image"]).read_bytes() if item.get("image") else None
+
+
+def chosen(engine: Any, item: dict[str, Any], refs: list[ConceptRef], names: list[str], photo: bytes | None) -> int:
     """The option the model picks for a two-choice question about `refs` (`names` in its text)."""
-    photo = (dataset.root / item["image"]).read_bytes() if item.get("image") else None
     return engine.inference.choose(segments(item["question"], names), item["options"], refs, photo)
 
 
@@ -245,7 +183,7 @@ def question_answering(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef
             continue
         scores: dict[str, list[bool]] = {"visual_qa": [], "text_qa": []}
         for item in items:
-            right = chosen(engine, dataset, item, [refs[name]], ["sks"]) == int(item["answer"])
+            right = chosen(engine, item, [refs[name]], ["sks"], photo_of(dataset, item)) == int(item["answer"])
             scores["visual_qa" if item.get("image") else "text_qa"].append(right)
         out[name] = {k: sum(v) / len(v) for k, v in scores.items() if v}
     return out
@@ -260,21 +198,22 @@ def pair_questions(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -
     attribute = [item for item in items if item["kind"] == "attribute"]
     out: dict[str, float] = {"n_together": len(together), "n_attribute": len(attribute)}
 
-    def picked(item: dict[str, Any]) -> int:
-        return chosen(engine, dataset, item, [refs[n] for n in item["concepts"]], item["concepts"])
+    def named(item: dict[str, Any]) -> list[ConceptRef]:
+        return [refs[n] for n in item["concepts"]]
 
     if together:
         truth = [int(item["answer"]) == 0 for item in together]  # options ["Yes", "No"]
-        requests = [((dataset.root / item["image"]).read_bytes(), [refs[n] for n in item["concepts"]])
-                    for item in together]
+        requests = [(photo_of(dataset, item), named(item)) for item in together]  # each photo read once
         both = [all(answer.present for answer in answers) for start in range(0, len(requests), 64)
                 for answers in engine.recognise_batch(requests[start:start + 64])]
         out["together_recognised"] = accuracy(list(zip(truth, both)))["weighted"]
         if speaks:
-            said = [picked(item) == 0 for item in together]
+            said = [chosen(engine, item, concepts, item["concepts"], photo) == 0
+                    for item, (photo, concepts) in zip(together, requests)]
             out["together_qa"] = accuracy(list(zip(truth, said)))["weighted"]
     if attribute and speaks:
-        out["attribute_qa"] = sum(picked(item) == int(item["answer"]) for item in attribute) / len(attribute)
+        out["attribute_qa"] = sum(chosen(engine, item, named(item), item["concepts"], None) == int(item["answer"])
+                                  for item in attribute) / len(attribute)
     return out
 
 
