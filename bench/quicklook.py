@@ -1,4 +1,4 @@
-"""The quick look on crowded photos: whole photos only against whole photos and their parts.
+"""The quick look on crowded photos: whole photos only, and parts found as before, against parts now.
 
     python bench/quicklook.py --model DIR --seeds 11 12 13 14     # a toy-world stand-in already built
     python bench/quicklook.py --seeds 11 12                        # builds the LLaVA stand-in first (minutes)
@@ -6,10 +6,12 @@
 For each seed, `yo toyworld`'s writer makes a benchmark of six look-alike concepts with twenty
 held-out photos each and forty crowded photos (two to four toys). Each concept's prototype is fitted
 as `yo eval` fits it (its training photos against the other concepts'), before any training, and asked
-about every held-out photo twice in the same process: on the whole photo's features only (the baseline,
-as the quick look was before it looked at parts), and as the engine asks it now (the whole photo or a
-part, personalization/instant.py). Printed: per seed and as the mean over seeds, weighted recognition on
-single and on crowded photos and "who is in this?" F1 on the crowded ones, with the ratio of the two ways.
+about every held-out photo three ways in the same process: on the whole photo's features only (as the
+quick look was before it looked at parts); with a part counting where it stands out, four logits above
+the whole photo (as it looked at parts before its negatives' parts set the bar); and as the engine asks
+it now (the whole photo or a part, personalization/instant.py). Printed: per seed and as the mean over
+seeds, weighted recognition on single and on crowded photos and "who is in this?" F1 on the crowded
+ones, with the ratio of now to each earlier way.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from lab.toyworld.pretrain import PretrainConfig, pretrain_tiny_model  # noqa: E
 from personalization import Engine  # noqa: E402
 from personalization.instant import Prototype  # noqa: E402
 
-WAYS = ("whole", "parts")
+WAYS = ("whole", "standout", "parts")
+STANDOUT = 4.0  # logits over the whole photo: the rule before, docs/method.md §13
+
+
+def standing_out(prototype: Prototype, whole: torch.Tensor, pieces: torch.Tensor) -> bool:
+    """The quick look's verdict as it was before the negatives' parts set the bar."""
+    on_whole, best = float(prototype.logits(whole[None])[0]), float(prototype.logits(pieces).max())
+    return (best if best >= max(0.0, on_whole + STANDOUT) else on_whole) >= 0
 
 
 def verdicts(engine: Engine, photos: list[tuple[Path, set[str]]],
@@ -40,6 +49,7 @@ def verdicts(engine: Engine, photos: list[tuple[Path, set[str]]],
     for (_, who), (whole, pieces) in zip(photos, looks):
         for name, prototype in prototypes.items():
             found["whole"][name].append((name in who, float(prototype.probability(whole[None])[0]) >= 0.5))
+            found["standout"][name].append((name in who, standing_out(prototype, whole, pieces)))
             found["parts"][name].append((name in who, prototype.look(whole, pieces).probability >= 0.5))
     return found
 
@@ -80,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seed {seed}: " + "; ".join(shown), flush=True)
     print(f"\n{engine.model_id}, seeds {' '.join(map(str, args.seeds))}: the quick look, mean over seeds (lowest seed)")
     for key in ("single", "crowded", "crowded_f1"):
-        whole, parts = ([f[way][key] for f in figures] for way in WAYS)
-        mean_whole, mean_parts = sum(whole) / len(whole), sum(parts) / len(parts)
-        ratio = f"{mean_parts / mean_whole:.2f}" if mean_whole > 0 else "n/a (whole photo 0)"
-        print(f"  {key}: whole photo {mean_whole:.3f} ({min(whole):.3f}), with parts {mean_parts:.3f} "
-              f"({min(parts):.3f}); ratio {ratio}")
+        by_way = {way: [f[way][key] for f in figures] for way in WAYS}
+        mean = {way: sum(v) / len(v) for way, v in by_way.items()}
+        ratios = ", ".join(f"to {way} {mean['parts'] / mean[way]:.2f}" if mean[way] > 0 else f"to {way} n/a"
+                           for way in WAYS[:-1])
+        print(f"  {key}: " + ", ".join(f"{way} {mean[way]:.3f} ({min(by_way[way]):.3f})" for way in WAYS)
+              + f"; ratio now {ratios}")
     return 0
 
 

@@ -106,9 +106,12 @@ class Engine:
         return results
 
     def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        """The instant recogniser of a concept (see instant.py), as bytes for a ConceptRef."""
-        features = self.image_features(list(positives) + list(negatives))
-        return fit_prototype(features[: len(positives)], features[len(positives):]).to_bytes()
+        """The instant recogniser of a concept (see instant.py), as bytes for a ConceptRef. The
+        negatives are looked at part by part too: how close their parts come sets the parts' bar."""
+        looked = self.looks(list(negatives))
+        wholes = torch.stack([whole for whole, _ in looked]) if looked else torch.zeros(0, 0)
+        pieces = torch.cat([pieces for _, pieces in looked]) if looked else None
+        return fit_prototype(self.image_features(positives), wholes, pieces).to_bytes()
 
     def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
                on_text: TextCallback | None = None) -> str:

@@ -10,9 +10,10 @@ the model about.
 A photo is looked at whole and part by part (docs/method.md §13). In a photo of several
 subjects each fills only a part, and the whole photo's pooled feature resembles none of them;
 the part that holds one resembles it as a photo of it alone does. A part finds the subject
-where the prototype accepts it and it stands out: it resembles the subject far more than the
-whole photo does (a photo filled by one subject has no such part, so a look-alike's ear or hat
-alone does not count). Where a concept also has tokens, the model is asked about that part too.
+where it resembles the subject more than any view of any negative does, whole or part: the
+negatives are where the prototype learns how close a look-alike's ear or hat alone comes, so a
+photo filled by a look-alike does not count as holding the subject. Where a concept also has
+tokens, the model is asked about that part too.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ FORMAT = "yo-prototype/1"
 # (a 4 x 4 grid, a sixth apart, found it in far fewer crowds: docs/method.md §13).
 PARTS_PER_SIDE = 7
 PART_SIZE = 0.5
-# How much more (in logits) a part must resemble the subject than the whole photo does to find
-# it: the prototype's scale puts the subject's own photos about four logits above the others'.
-# Measured on the toy world's crowded and single photos (README, bench/quicklook.py).
-STANDOUT = 4.0
 
 
 def parts(photo: Image.Image) -> list[Image.Image]:
@@ -62,6 +59,9 @@ class Prototype:
     mean: torch.Tensor  # [d], L2-normalised
     threshold: float  # cosine similarity where "present" starts
     scale: float  # similarity units per logit unit, for a probability
+    # The similarity a part must reach to find the subject: the most that any view of a negative
+    # reached (fit_prototype). Prototypes saved before parts were calibrated lack it: whole photos only.
+    part_threshold: float = math.inf
 
     def probability(self, features: torch.Tensor) -> torch.Tensor:
         """P(present) for L2-normalised features [n, d] of whole photos."""
@@ -72,18 +72,21 @@ class Prototype:
 
     def look(self, whole: torch.Tensor, pieces: torch.Tensor) -> Seen:
         """Where in a photo the subject is, from the photo's features [d] and its parts' [k, d]
-        (see `parts`): the best part that finds it (module docstring), if any."""
+        (see `parts`): the best part, where it finds the subject (module docstring) and is surer
+        of it than the whole photo; otherwise the whole photo."""
         on_whole = self.logits(whole[None])[0]
         if len(pieces):
             by_part = self.logits(pieces)
             best = int(by_part.argmax())
-            if float(by_part[best]) >= max(0.0, float(on_whole) + STANDOUT):
+            finds = float(by_part[best]) >= max(0.0, (self.part_threshold - self.threshold) / self.scale)
+            if finds and by_part[best] > on_whole:
                 return Seen(float(torch.sigmoid(by_part[best])), best)
         return Seen(float(torch.sigmoid(on_whole)), None)
 
     def to_bytes(self) -> bytes:
         return st_save({"mean": self.mean.float().contiguous().cpu()},
-                       metadata={"format": FORMAT, "threshold": repr(self.threshold), "scale": repr(self.scale)})
+                       metadata={"format": FORMAT, "threshold": repr(self.threshold), "scale": repr(self.scale),
+                                 "part_threshold": repr(self.part_threshold)})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Prototype":
@@ -92,14 +95,18 @@ class Prototype:
         metadata = _metadata(data)
         if metadata.get("format") != FORMAT:
             raise ValueError("not a Yo prototype")
-        return cls(st_load(data)["mean"], float(metadata["threshold"]), float(metadata["scale"]))
+        return cls(st_load(data)["mean"], float(metadata["threshold"]), float(metadata["scale"]),
+                   float(metadata.get("part_threshold", "inf")))
 
 
-def fit_prototype(positives: torch.Tensor, negatives: torch.Tensor) -> Prototype:
-    """Mean of the positives, and the threshold that best separates them from the negatives.
+def fit_prototype(positives: torch.Tensor, negatives: torch.Tensor,
+                  negative_parts: torch.Tensor | None = None) -> Prototype:
+    """Mean of the positives, the threshold that best separates them from the negatives [n, d],
+    and the part threshold: the highest similarity of any negative or any of its parts [m, d].
 
     Positives are scored leave-one-out (each against the mean of the others), so a photo's
-    similarity to a mean that contains it does not make the threshold too strict.
+    similarity to a mean that contains it does not make the threshold too strict. Without
+    negatives, a part must resemble the subject as much as the least typical of its own photos.
     """
     positives = torch.nn.functional.normalize(positives.float(), dim=-1)
     negatives = torch.nn.functional.normalize(negatives.float(), dim=-1) if len(negatives) else negatives.float()
@@ -115,11 +122,13 @@ def fit_prototype(positives: torch.Tensor, negatives: torch.Tensor) -> Prototype
     if len(negatives) == 0:
         # Nothing to calibrate against: accept what looks like the photos, with a margin.
         threshold = float(positive_scores.min()) - spread
-        return Prototype(mean, threshold, max(spread, 1e-3))
+        return Prototype(mean, threshold, max(spread, 1e-3), part_threshold=float(positive_scores.min()))
     negative_scores = negatives @ mean
     threshold = _best_split(positive_scores.tolist(), negative_scores.tolist())
     gap = abs(float(positive_scores.mean()) - float(negative_scores.mean()))
-    return Prototype(mean, threshold, max(gap / 4, 1e-3))
+    views = negative_scores if negative_parts is None else torch.cat(
+        [negative_scores, torch.nn.functional.normalize(negative_parts.float(), dim=-1) @ mean])
+    return Prototype(mean, threshold, max(gap / 4, 1e-3), part_threshold=float(views.max()))
 
 
 def _best_split(positive: list[float], negative: list[float]) -> float:

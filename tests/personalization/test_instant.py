@@ -11,7 +11,7 @@ from PIL import Image
 
 from personalization import Engine
 from personalization import part_photo
-from personalization.instant import STANDOUT, Prototype, Seen, fit_prototype, parts
+from personalization.instant import Prototype, Seen, fit_prototype, parts
 from serving.protocol import ConceptRef
 from tests.fakes.photos import photo
 from tests.personalization.test_engine_inference import random_concept
@@ -61,6 +61,17 @@ def test_engine_mixes_learned_and_instant_concepts_in_one_request(tiny_model: Pa
     assert together[0][1].probability > together[1][0].probability  # red looks like Red more than blue does
 
 
+def test_the_engine_sets_the_part_threshold_from_its_negatives_looked_at_part_by_part(tiny_model: Path) -> None:
+    engine = Engine.load(str(tiny_model), device="cpu", n_slots=4, k=4)
+    red = [photo((220, 30, 30), seed=s) for s in range(4)]
+    blue = [photo((30, 30, 220), seed=s) for s in range(3)]
+    prototype = Prototype.from_bytes(engine.prototype(red, blue))
+    views = torch.cat([torch.cat([whole[None], pieces]) for whole, pieces in engine.looks(blue)])
+    assert len(views) == 3 * 50
+    closest = float((torch.nn.functional.normalize(views.float(), dim=-1) @ prototype.mean).max())
+    assert prototype.part_threshold == pytest.approx(closest, abs=1e-5)
+
+
 def test_the_parts_are_an_overlapping_grid_of_half_size_crops_over_the_whole_photo() -> None:
     photo_ = Image.new("RGB", (64, 48))
     pieces = parts(photo_)
@@ -73,9 +84,10 @@ def test_the_parts_are_an_overlapping_grid_of_half_size_crops_over_the_whole_pho
     assert covered.getextrema() == (255, 255)  # every pixel in some part
 
 
-def test_a_part_finds_the_subject_only_where_it_stands_out_from_the_whole_photo() -> None:
+def test_a_part_finds_the_subject_only_where_it_resembles_it_more_than_any_negative_did() -> None:
     mean = torch.nn.functional.normalize(torch.ones(4), dim=0)
-    prototype = Prototype(mean, threshold=0.5, scale=0.1)
+    # accepted from similarity 0.5 on; no view of a negative came closer than 0.7 (logit 2)
+    prototype = Prototype(mean, threshold=0.5, scale=0.1, part_threshold=0.7)
     other = torch.tensor([1.0, -1.0, 0.0, 0.0]) / 2 ** 0.5
 
     def at(logit: float) -> torch.Tensor:  # a feature whose logit against the prototype is `logit`
@@ -85,14 +97,36 @@ def test_a_part_finds_the_subject_only_where_it_stands_out_from_the_whole_photo(
     sigmoid = lambda x: float(torch.sigmoid(torch.tensor(x)))  # noqa: E731
     assert prototype.look(at(1.0), torch.zeros(0, 4)) == Seen(float(prototype.probability(at(1.0)[None])[0]), None)
     # a crowd: the whole photo is nobody, one part holds the subject
-    seen = prototype.look(at(-4.0), torch.stack([at(-3.0), at(2.0), at(1.0)]))
-    assert seen.part == 1 and abs(seen.probability - sigmoid(2.0)) < 1e-5
-    # a look-alike filling the photo: one part (its ear, its hat) alone looks like the subject, but not
-    # far more than the whole photo does
-    seen = prototype.look(at(-1.0), torch.stack([at(STANDOUT - 1.5)]))
+    seen = prototype.look(at(-4.0), torch.stack([at(-3.0), at(2.5), at(1.0)]))
+    assert seen.part == 1 and abs(seen.probability - sigmoid(2.5)) < 1e-5
+    # a look-alike filling the photo: one part (its ear, its hat) looks like the subject, but no more than
+    # the negatives' parts did
+    seen = prototype.look(at(-1.0), torch.stack([at(1.5)]))
     assert seen.part is None and abs(seen.probability - sigmoid(-1.0)) < 1e-5
-    # standing out is not enough: the part has to look like the subject too
-    assert prototype.look(at(-8.0), torch.stack([at(-1.0)])).part is None
+    # a whole photo surer than its best part answers for itself
+    assert prototype.look(at(4.0), torch.stack([at(3.0)])).part is None
+    # the part has to be accepted too, even where the negatives never came close
+    low = Prototype(mean, threshold=0.5, scale=0.1, part_threshold=0.2)
+    assert low.look(at(-8.0), torch.stack([at(-1.0)])).part is None
+    assert low.look(at(-8.0), torch.stack([at(0.5)])).part == 0
+    # a prototype saved before parts were calibrated looks at whole photos only
+    assert Prototype(mean, threshold=0.5, scale=0.1).look(at(-8.0), torch.stack([at(5.0)])).part is None
+
+
+def test_the_part_threshold_is_the_closest_any_negative_view_came() -> None:
+    train_pos, train_neg, _, _ = clusters(0)
+    mean = torch.nn.functional.normalize(train_pos.mean(0), dim=0)
+    parts_ = torch.nn.functional.normalize(train_neg[:3] + 0.5 * mean, dim=-1)  # parts closer than the photos
+    prototype = fit_prototype(train_pos, train_neg, parts_)
+    assert prototype.part_threshold == pytest.approx(float((parts_ @ mean).max()), abs=1e-6)
+    assert prototype.part_threshold > float((train_neg @ mean).max())
+    assert fit_prototype(train_pos, train_neg).part_threshold == pytest.approx(float((train_neg @ mean).max()), abs=1e-6)
+    assert Prototype.from_bytes(prototype.to_bytes()).part_threshold == prototype.part_threshold
+    # without negatives: as close as the least typical of its own photos (each against the others' mean)
+    alone = fit_prototype(train_pos, torch.zeros(0, train_pos.shape[1]))
+    others = torch.nn.functional.normalize(train_pos.sum(0, keepdim=True) - train_pos, dim=-1)
+    assert alone.part_threshold == pytest.approx(float((train_pos * others).sum(-1).min()), abs=1e-6)
+    assert alone.threshold < alone.part_threshold
 
 
 def test_the_engine_looks_at_the_parts_and_asks_the_model_about_the_one_that_finds_the_subject(
@@ -109,7 +143,8 @@ def test_the_engine_looks_at_the_parts_and_asks_the_model_about_the_one_that_fin
     # a prototype of exactly the bottom-right part (a blue photo pasted on a red one): it finds it there
     mean = torch.nn.functional.normalize(pieces[15].float(), dim=0)
     similarity = float(whole.float() @ mean)
-    prototype = Prototype(mean, threshold=(similarity + 1) / 2, scale=(1 - similarity) / 20)  # whole -10, part +10
+    prototype = Prototype(mean, threshold=(similarity + 1) / 2, scale=(1 - similarity) / 20,  # whole -10, part +10
+                          part_threshold=(similarity + 1) / 2)
     assert prototype.look(whole, pieces).part == 15
     quick = ConceptRef("Blue", prototype=prototype.to_bytes())
     assert engine.recognise(crowd, [quick])[0].probability == prototype.look(whole, pieces).probability > 0.99
