@@ -1,8 +1,8 @@
 """Recognition before any training: a prototype of the base model's own image features.
 
 The moment photos arrive, each concept gets the mean of its photos' vision features and a
-threshold on cosine similarity calibrated on those positives against its negatives (the
-owner's other subjects, photos marked "not this one", look-alikes from the pool). It is
+threshold on cosine similarity calibrated on those positives against its negatives (photos
+marked "not this one", then the owner's other subjects: bot/training/examples.py). It is
 the retrieval baseline of the papers' RAP comparison in miniature: instant, never learns
 beyond its photos, and cheap enough to pre-filter which of many concepts are worth asking
 the model about.

@@ -128,23 +128,23 @@ def test_text_only_questions_are_answered_from_the_tokens_alone(reports: list[di
 
 def test_several_subjects_in_one_photo_are_found_by_looking_closer(reports: list[dict[str, Any]]) -> None:
     """Issue 19: forty crowded photos per world, two to four half-size toys each (the concepts, their
-    look-alikes, other toys). Measured with `bench/learning.py --seeds 11 12 13 14 15 16 --threads 1`
-    on the default seed-0 build, per world: looking at whole photos only, tokens 0.49-0.66 weighted
-    (random vectors 0.48-0.53), the quick look 0.49-0.55, tokens' who-is-in F1 0.15-0.44; looking closer
-    (the prototype finds a part where the subject stands out and the model is asked about it too,
-    personalization/instant.py) on a 4 x 4 grid of parts tokens 0.65-0.83, the quick look 0.66-0.77,
-    F1 0.46-0.69; three `--crowds 4096` builds (seeds 0, 1, 2; worlds 11-16, 11-14, 11-14) spread wider:
-    tokens 0.57-0.73, the quick look 0.59-0.81, F1 0.34-0.57. The worst mean of two worlds over all four
-    builds: tokens 0.077 above random vectors, the quick look 0.627, F1 0.397; the floors sit below that.
-    On today's 7 x 7 grid (default build, worlds 11-16): tokens 0.73-0.81, the quick look 0.72-0.81,
-    F1 0.52-0.69 — higher, so the floors hold.
+    look-alikes, other toys). Measured with `bench/learning.py --seeds 11 12 13 14 15 16 --threads 1`,
+    per world. Looking at whole photos only (default seed-0 build): tokens 0.49-0.66 weighted (random
+    vectors 0.48-0.53), the quick look 0.49-0.55, tokens' who-is-in F1 0.15-0.44. Looking closer, a part
+    found where it stands out four logits above the whole photo (7 x 7 grid, default seed-0 build):
+    tokens 0.71-0.85, the quick look 0.72-0.85, F1 0.53-0.76. Now, a part found where it resembles the
+    subject more than any view of any negative did (personalization/instant.py), and the model asked about
+    it too: on the default seed-0 build tokens 0.790-0.898 (0.284-0.375 above random vectors), the quick
+    look 0.800-0.932, F1 0.643-0.812; on a seed-1 build tokens 0.755-0.911 (0.255-0.411 above random), the
+    quick look 0.824-0.905, F1 0.590-0.819. The worst mean of two worlds over both builds: tokens 0.268
+    above random vectors, the quick look 0.830, F1 0.611; the floors sit 0.06-0.08 below it.
 
     "Is A next to B?" (evaluate.pair_questions) is not asserted here: with three trained concepts a world
     has only 3-8 crowds holding two of them, so one world's figure swings from 0.41 to 0.84; bench/learning.py
     pools it over six worlds."""
-    assert mean(reports, "crowded_weighted") >= mean(reports, "crowded_random_weighted") + 0.04, tables(reports)
-    assert mean(reports, "crowded_quick_weighted") >= 0.58, tables(reports)
-    assert sum(r["who"]["tokens"]["f1"] for r in reports) / len(reports) >= 0.33, tables(reports)
+    assert mean(reports, "crowded_weighted") >= mean(reports, "crowded_random_weighted") + 0.2, tables(reports)
+    assert mean(reports, "crowded_quick_weighted") >= 0.75, tables(reports)
+    assert sum(r["who"]["tokens"]["f1"] for r in reports) / len(reports) >= 0.55, tables(reports)
 
 
 def test_the_instant_recogniser_separates_subjects_from_lookalikes(stand_in: Engine,
