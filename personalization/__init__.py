@@ -16,7 +16,9 @@ library: it imports nothing of the bot, the store, the model service or the lab
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections import OrderedDict
 from typing import Sequence
 
 import torch
@@ -35,6 +37,11 @@ __all__ = ["CancelToken", "Concept", "ConceptMismatch", "ConceptRef", "Engine", 
            "Segments", "TextCallback", "TrainConfig", "TrainingCancelled", "TrainProgress", "TrainRequest",
            "TrainResult"]
 
+# Photos whose looks (whole and parts, instant.py) are kept: a prototype is fitted again as each photo
+# of a teaching arrives, against the same negatives, fifty views each (a look of LLaVA's vision tower:
+# 200 kB).
+LOOKS_KEPT = 256
+
 
 class Engine:
     def __init__(self, backend: Backend, config: TrainConfig | None = None) -> None:
@@ -43,6 +50,7 @@ class Engine:
         self.inference = Inference(backend)
         self.drawing = Drawing(backend, self.inference) if isinstance(backend, DrawingBackend) else None
         self.negative_pool = NegativePool(backend)  # everyday photos' features, computed once per folder
+        self._looked: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # by photo digest
 
     @classmethod
     def load(cls, model_id_or_path: str, device: str | None = None, load_in_4bit: bool = False,
@@ -137,14 +145,21 @@ class Engine:
         return self.inference.describe(photos)
 
     def looks(self, photos: Sequence[bytes]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per photo, what the quick look compares: the whole photo's features [d] and its parts' [k, d]."""
-        if not photos:
-            return []
-        distinct = list(dict.fromkeys(photos))
-        views = [[whole] + parts(whole) for whole in map(open_photo, distinct)]
-        features = self.backend.image_features([view for photo in views for view in photo])
-        looked = {photo: (row[0], row[1:]) for photo, row in zip(distinct, features.split([len(v) for v in views]))}
-        return [looked[photo] for photo in photos]
+        """Per photo, what the quick look compares: the whole photo's features [d] and its parts' [k, d].
+        The last LOOKS_KEPT photos' looks are kept, so a photo seen again costs no pass."""
+        keys = [hashlib.sha256(photo).digest() for photo in photos]
+        new = {key: photo for key, photo in zip(keys, photos) if key not in self._looked}
+        views = [[whole] + parts(whole) for whole in map(open_photo, new.values())]
+        if views:
+            features = self.backend.image_features([view for photo in views for view in photo]).cpu()
+            for key, row in zip(new, features.split([len(v) for v in views])):
+                self._looked[key] = (row[0], row[1:])
+        looked = [self._looked[key] for key in keys]
+        for key in keys:
+            self._looked.move_to_end(key)
+        while len(self._looked) > LOOKS_KEPT:
+            self._looked.popitem(last=False)
+        return looked
 
     def image_features(self, photos: Sequence[bytes]) -> torch.Tensor:
         """Pooled, L2-normalised vision features [n, d] of the base model's own vision tower."""

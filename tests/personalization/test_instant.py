@@ -72,6 +72,32 @@ def test_the_engine_sets_the_part_threshold_from_its_negatives_looked_at_part_by
     assert prototype.part_threshold == pytest.approx(closest, abs=1e-5)
 
 
+def test_a_prototype_fitted_again_against_the_same_negatives_looks_only_at_the_new_photos(
+        tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A teaching fits its prototype again as each photo arrives; the negatives' fifty views each are
+    looked at once."""
+    engine = Engine.load(str(tiny_model), device="cpu", n_slots=4, k=4)
+    encoded: list[int] = []  # images per call of the vision tower
+    image_features = engine.backend.image_features
+
+    def counted(images: list[Image.Image]) -> torch.Tensor:
+        encoded.append(len(images))
+        return image_features(images)
+
+    monkeypatch.setattr(engine.backend, "image_features", counted)
+    red = [photo((220, 30, 30), seed=s) for s in range(4)]
+    blue = [photo((30, 30, 220), seed=s) for s in range(3)]
+    first = engine.prototype(red[:3], blue)
+    assert encoded == [3 * 50, 3]
+    again = engine.prototype(red, blue)
+    assert encoded[2:] == [4]  # the photos of the subject only: the negatives' looks were kept
+    assert Prototype.from_bytes(first).part_threshold != Prototype.from_bytes(again).part_threshold
+    fresh = Prototype.from_bytes(Engine(engine.backend).prototype(red, blue))  # kept looks are the looks
+    kept = Prototype.from_bytes(again)
+    assert torch.equal(fresh.mean, kept.mean)
+    assert (fresh.threshold, fresh.scale, fresh.part_threshold) == (kept.threshold, kept.scale, kept.part_threshold)
+
+
 def test_the_parts_are_an_overlapping_grid_of_half_size_crops_over_the_whole_photo() -> None:
     photo_ = Image.new("RGB", (64, 48))
     pieces = parts(photo_)
