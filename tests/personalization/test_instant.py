@@ -17,6 +17,14 @@ from tests.fakes.photos import photo
 from tests.personalization.test_engine_inference import random_concept
 
 
+def reds(n: int) -> list[bytes]:
+    return [photo((220, 30, 30), seed=s) for s in range(n)]
+
+
+def blues(n: int) -> list[bytes]:
+    return [photo((30, 30, 220), seed=s) for s in range(n)]
+
+
 def clusters(seed: int = 0, d: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     subject, lookalike = torch.randn(d, generator=generator), torch.randn(d, generator=generator)
@@ -50,8 +58,7 @@ def test_round_trip_through_bytes() -> None:
 
 def test_engine_mixes_learned_and_instant_concepts_in_one_request(tiny_model: Path) -> None:
     engine = Engine.load(str(tiny_model), device="cpu", n_slots=4, k=4)
-    red = [photo((220, 30, 30), seed=s) for s in range(4)]
-    blue = [photo((30, 30, 220), seed=s) for s in range(4)]
+    red, blue = reds(4), blues(4)
     quick = ConceptRef("Red", prototype=engine.prototype(red, blue))
     learned = ConceptRef("Described", description="a red ball")
     together = engine.recognise_batch([(red[0], [learned, quick]), (blue[0], [quick])])
@@ -63,8 +70,7 @@ def test_engine_mixes_learned_and_instant_concepts_in_one_request(tiny_model: Pa
 
 def test_the_engine_sets_the_part_threshold_from_its_negatives_looked_at_part_by_part(tiny_model: Path) -> None:
     engine = Engine.load(str(tiny_model), device="cpu", n_slots=4, k=4)
-    red = [photo((220, 30, 30), seed=s) for s in range(4)]
-    blue = [photo((30, 30, 220), seed=s) for s in range(3)]
+    red, blue = reds(4), blues(3)
     prototype = Prototype.from_bytes(engine.prototype(red, blue))
     views = torch.cat([torch.cat([whole[None], pieces]) for whole, pieces in engine.looks(blue)])
     assert len(views) == 3 * 50
@@ -85,8 +91,7 @@ def test_a_prototype_fitted_again_against_the_same_negatives_looks_only_at_the_n
         return image_features(images)
 
     monkeypatch.setattr(engine.backend, "image_features", counted)
-    red = [photo((220, 30, 30), seed=s) for s in range(4)]
-    blue = [photo((30, 30, 220), seed=s) for s in range(3)]
+    red, blue = reds(4), blues(3)
     first = engine.prototype(red[:3], blue)
     assert encoded == [3 * 50, 3]
     again = engine.prototype(red, blue)
