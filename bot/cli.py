@@ -163,7 +163,8 @@ def _print_human(verb: str, result: Any) -> None:
     elif verb == "ask":
         print(result["answer"])
         for name, r in result.get("recognition", {}).items():
-            print(f"{name}: {'present' if r['present'] else 'absent'} (p={r['probability']:.2f})")
+            how = ", quick look" if r.get("quick_look") else ""
+            print(f"{name}: {'present' if r['present'] else 'absent'} (p={r['probability']:.2f}{how})")
     else:
         print(" ".join(f"{k}={v}" for k, v in result.items() if k != "left_out"))
         for photo in result.get("left_out", []):

@@ -18,6 +18,7 @@ from storage.models import Concept, User
 
 from .assistant import Assistant, Message, Photo
 from .assistant import asking, teaching
+from .assistant.intents import Kind, parse
 from .assistant.names import normalize_name
 from .console import ConsoleChannel
 
@@ -101,21 +102,28 @@ async def teach(assistant: Assistant, user: str, name: str, photos: list[Path]) 
 
 
 async def ask(assistant: Assistant, user: str, text: str, image: Path | None) -> dict[str, Any]:
-    """Answer a question (about a photo, with `image`); stores nothing."""
+    """Answer a question (about a photo, with `image`) as the chat would; stores nothing.
+    `recognition`: each concept looked for in the photo — those the question names, else all of
+    the user's — by learned tokens, or by the quick look (`quick_look`) where not trained yet."""
     services = assistant.services
     photo = await asking.sanitized(_read(image)) if image else None
     known = await _known_user(assistant.store, user)
     visible = [] if known is None else await services.store.visible_concepts(known.id, None)
     concepts, segments = asking.named_in(visible, text)
-    refs = [await services.concept_ref(c) for c in concepts]
-    result: dict[str, Any] = {"answer": await services.models.answer(segments, refs, photo)}
-    if photo is not None:
-        candidates = [c for c in (concepts or visible) if c.tokens_file and services.learned_here(c)]
-        trained = [await services.concept_ref(c) for c in candidates]
-        found = await services.models.recognise(photo, trained) if trained else []
-        result["recognition"] = {c.display_name: {"present": r.present, "probability": r.probability}
-                                 for c, r in zip(candidates, found)}
-    return result
+    kind = parse(text, has_photo=photo is not None).kind
+    if photo is None:
+        return {"answer": await services.models.answer(segments, [await services.concept_ref(c) for c in concepts])}
+    everyone = kind is Kind.WHO
+    found = await asking.look(services, photo, concepts if concepts and not everyone else visible, everyone=everyone)
+    if kind is Kind.RECOGNISE and not concepts:
+        answer = asking.WHOM_UNCLEAR
+    elif kind in (Kind.RECOGNISE, Kind.WHO):  # what the chat says to "is Bo in this?" / "who is in this?"
+        answer = "\n".join(reply.text for reply in asking.replies(found, text, everyone=everyone, key=None))
+    else:
+        answer = await services.models.answer(segments, [await services.concept_ref(c) for c in concepts], photo)
+    return {"answer": answer, "recognition": {c.display_name: {"present": r.present, "probability": r.probability,
+                                                               "quick_look": not c.tokens_file}
+                                              for c, r in found.answers}}
 
 
 async def draw(assistant: Assistant, user: str, text: str, out: Path, n: int = 1,

@@ -4,6 +4,7 @@ and the ✅ / ❌ corrections that turn answers into training examples."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from serving.protocol import ModelUnavailable, Recognition
 from storage.images import BadImage, sanitize_image
@@ -115,33 +116,49 @@ async def ask(services: Services, turn: Turn, text: str) -> None:
     await writer.finish(answer or "I don't know.")
 
 
+WHOM_UNCLEAR = "I couldn't tell whom you mean. /concepts lists who I know."
+
+
 async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool = False) -> None:
+    """"Is Bo in this?" (the concepts `text` names) or, with `everyone`, "who is in this?"."""
     photo = await the_photo(turn)
     if photo is None:
         await turn.say("Send the photo with your question (or reply to a photo with it).")
         return
-    if everyone:
-        concepts = await visible(services, turn)
-    else:
-        concepts, _ = await mentioned(services, turn, text)
-        if not concepts:
-            await turn.say("I couldn't tell whom you mean. /concepts lists who I know.")
-            return
+    concepts = await visible(services, turn) if everyone else (await mentioned(services, turn, text))[0]
+    if not everyone and not concepts:
+        await turn.say(WHOM_UNCLEAR)
+        return
+    await turn.channel.show_activity("typing")
+    found = await look(services, photo, concepts, everyone=everyone)
+    key = services.recent_photos.keep(photo) if found.answers else None
+    for reply in replies(found, text, everyone=everyone, key=key):
+        await turn.channel.send(reply)
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a look at a photo found, before anything is said about it."""
+
+    answers: list[tuple[Concept, Recognition]]  # learned tokens' answers, then quick looks of the untrained
+    second: dict[int, Recognition]  # by concept id: the quick look's second opinion on a trained concept
+    waiting: list[str]  # the names of those that can't be looked for yet (learning on this model)
+    looked: bool = True  # False: none of the concepts could be looked for
+
+
+async def look(services: Services, photo: bytes, concepts: list[Concept], *, everyone: bool = False) -> Look:
+    """Look for the concepts in the photo: those with learned tokens through the model (each also by
+    its prototype, a second opinion), those not trained yet by their prototype alone. In one request.
+    `everyone` ("who is in this?"): of many trained concepts only those the prototypes point at are asked,
+    and without second opinions."""
     here = [c for c in concepts if services.learned_here(c)]
     trained = [c for c in here if c.tokens_file]
     quick = [c for c in here if not c.tokens_file and c.prototype is not None]
     waiting = [c.display_name for c in concepts if c not in trained and c not in quick]
     if not trained and not quick:
-        if not concepts:
-            await turn.say("You haven't taught me anyone yet. Try /teach Bo.")
-        else:
-            await turn.say(f"I'm still learning {', '.join(waiting)}; ask me again when I say it's ready.")
-        return
-    await turn.channel.show_activity("typing")
+        return Look([], {}, waiting, looked=False)
     if everyone:
         trained = await prefilter(services, photo, trained)
-    # One request: the learned concepts through the model, each also by its prototype as a
-    # second opinion, and the not-yet-trained ones by their prototype alone.
     seconds = [c for c in trained if c.prototype is not None and not everyone]
     refs = ([await services.concept_ref(c) for c in trained] + [quick_ref(c) for c in seconds]
             + [quick_ref(c) for c in quick])
@@ -149,40 +166,57 @@ async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool
     by_model = results[: len(trained)]
     second = dict(zip([c.id for c in seconds], results[len(trained): len(trained) + len(seconds)]))
     answers = list(zip(trained, by_model)) + list(zip(quick, results[len(trained) + len(seconds):]))
-    key = services.recent_photos.keep(photo)
+    return Look(answers, second, waiting)
+
+
+def replies(found: Look, text: str, *, everyone: bool, key: str | None) -> list[Reply]:
+    """What the assistant says about a look: one line for "who is in this?", else a line per concept
+    (after one for all of them when `text` asks whether they are together). With `key` (the photo's in
+    services.recent_photos), each answer carries ✅ / ❌ buttons that keep the photo as an example."""
+    if not found.looked:
+        if not found.waiting:
+            return [Reply("You haven't taught me anyone yet. Try /teach Bo.")]
+        return [Reply(f"I'm still learning {', '.join(found.waiting)}; ask me again when I say it's ready.")]
     if everyone:
-        present = [(c, r) for c, r in answers if r.present]
+        present = [(c, r) for c, r in found.answers if r.present]
         if present:
             names = ", ".join(f"{c.display_name} ({round(100 * r.probability)}%"
                               + (", quick look" if not c.tokens_file else "") + ")" for c, r in present)
-            text_out = f"I see {names}."
+            line = f"I see {names}."
         else:
-            text_out = "I don't see any of " + ", ".join(c.display_name for c, _ in answers) + " here." \
-                if answers else "I don't see any of your concepts here."
-        if waiting:
-            text_out += f" (Still learning {', '.join(waiting)}.)"
-        buttons = [[Button(f"✅ {c.display_name}"[:30], f"fb:p:{c.id}:{key}"),
-                    Button("❌", f"fb:n:{c.id}:{key}")] for c, _ in present]
-        await turn.say(text_out, buttons=buttons)
-        return
-    if len(answers) > 1 and not waiting and TOGETHER.search(text):
-        await turn.say(together(answers))  # "is Bo next to Kiwi?": the answer first, then each one's
-    for concept, result in answers:
-        sure = round(100 * (result.probability if result.present else 1 - result.probability))
-        if result.present:
-            line = f"Yes, {concept.display_name} is in this photo ({sure}% sure)."
-        else:
-            line = f"No, I don't think {concept.display_name} is in this photo ({sure}% sure)."
-        if concept.status == "collecting":
-            line += (f" That's a quick look from the photos so far; send /done and I'll learn "
-                     f"{concept.display_name} properly.")
-        elif not concept.tokens_file:
-            line += f" That's a quick look: I'm still learning {concept.display_name}."
-        elif concept.id in second and second[concept.id].present != result.present:
-            line += " (My quick look at your photos says otherwise, so I'm less sure.)"
+            line = ("I don't see any of " + ", ".join(c.display_name for c, _ in found.answers) + " here."
+                    if found.answers else "I don't see any of your concepts here.")
+        if found.waiting:
+            line += f" (Still learning {', '.join(found.waiting)}.)"
+        buttons = [[Button(f"✅ {c.display_name}"[:30], f"fb:p:{c.id}:{key}"), Button("❌", f"fb:n:{c.id}:{key}")]
+                   for c, _ in present] if key else []
+        return [Reply(line, buttons=buttons)]
+    said = []
+    if len(found.answers) > 1 and not found.waiting and TOGETHER.search(text):
+        said.append(Reply(together(found.answers)))  # "is Bo next to Kiwi?": the answer first, then each one's
+    for concept, result in found.answers:
         right, wrong = ("p", "n") if result.present else ("n", "p")
-        await turn.say(line, buttons=[[Button("✅ Right", f"fb:{right}:{concept.id}:{key}"),
-                                       Button("❌ Wrong", f"fb:{wrong}:{concept.id}:{key}")]])
+        buttons = [[Button("✅ Right", f"fb:{right}:{concept.id}:{key}"),
+                    Button("❌ Wrong", f"fb:{wrong}:{concept.id}:{key}")]] if key else []
+        said.append(Reply(answer_line(concept, result, found.second.get(concept.id)), buttons=buttons))
+    return said
+
+
+def answer_line(concept: Concept, result: Recognition, second: Recognition | None) -> str:
+    """"Yes, Bo is in this photo (87% sure).", with what the answer rests on where it is not Bo's tokens."""
+    sure = round(100 * (result.probability if result.present else 1 - result.probability))
+    if result.present:
+        line = f"Yes, {concept.display_name} is in this photo ({sure}% sure)."
+    else:
+        line = f"No, I don't think {concept.display_name} is in this photo ({sure}% sure)."
+    if concept.status == "collecting":
+        line += (f" That's a quick look from the photos so far; send /done and I'll learn "
+                 f"{concept.display_name} properly.")
+    elif not concept.tokens_file:
+        line += f" That's a quick look: I'm still learning {concept.display_name}."
+    elif second is not None and second.present != result.present:
+        line += " (My quick look at your photos says otherwise, so I'm less sure.)"
+    return line
 
 
 def together(answers: list[tuple[Concept, Recognition]]) -> str:

@@ -27,8 +27,10 @@ async def assistant(settings: Settings) -> AsyncIterator[Assistant]:
 class Person:
     """One user talking to the assistant, in a private chat by default."""
 
-    def __init__(self, assistant: Assistant, user_id: str, chat_id: str | None = None, *, group: bool = False) -> None:
+    def __init__(self, assistant: Assistant, user_id: str, chat_id: str | None = None, *, group: bool = False,
+                 platform: str = "test") -> None:
         self.assistant = assistant
+        self.platform = platform
         self.user_id = user_id
         self.chat_id = chat_id or user_id
         self.group = group
@@ -36,14 +38,14 @@ class Person:
 
     async def says(self, text: str = "", *photos: bytes | Photo, addressed: bool = True,
                    reply_photos: tuple[bytes, ...] = ()) -> RecordingChannel:
-        message = Message("test", self.user_id, self.chat_id, is_group=self.group, text=text,
+        message = Message(self.platform, self.user_id, self.chat_id, is_group=self.group, text=text,
                           photos=tuple(p if isinstance(p, Photo) else Photo(p) for p in photos), addressed=addressed,
                           reply_photos=tuple(Photo(p) for p in reply_photos))
         await self.assistant.handle(message, self.channel)
         return self.channel
 
     async def presses(self, data: str) -> RecordingChannel:
-        await self.assistant.press(ButtonPress("test", self.user_id, self.chat_id, data, is_group=self.group),
+        await self.assistant.press(ButtonPress(self.platform, self.user_id, self.chat_id, data, is_group=self.group),
                                    self.channel)
         return self.channel
 

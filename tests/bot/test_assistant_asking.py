@@ -6,10 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from bot import verbs
 from bot.assistant.asking import together
 from serving.protocol import Recognition
 
-from tests.bot.conftest import wait_for
+from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
 from tests.fakes.photos import BAD_NAMES, bad_inputs, photo
 
@@ -65,6 +66,26 @@ async def test_is_bo_next_to_kiwi_answers_for_each(assistant, person) -> None:
     before = len(channel.texts)
     channel = await ana.says("are Bo and Kiwi here?", photo(ORANGE, seed=43))  # not "together": no summing up
     assert len(channel.texts) == before + 2 and channel.texts[-2].startswith("Yes, Bo is in this photo")
+
+
+async def test_the_ask_verb_says_what_the_chat_says(assistant, tmp_path) -> None:
+    """`yo ask` about a photo answers as the chat does, and its recognition says which answers are a
+    quick look (a concept whose photos are still coming in)."""
+    ana = Person(assistant, "ana", platform="console")  # the terminal's user, whom `yo ask --user ana` is
+    for name, colour, first in (("Bo", ORANGE, 0), ("Kiwi", GREEN, 20)):
+        await ana.says(f"/teach {name}", *[photo(colour, seed=first + i) for i in range(3)])
+        await wait_for(lambda: any(f"{name} is ready!" in t for t in ana.channel.texts))
+    await ana.says("/teach Mắm", *[photo(BLUE, seed=30 + i) for i in range(3)])  # no /done: collecting
+    park = tmp_path / "park.png"
+    park.write_bytes(photo(ORANGE, seed=42))
+    for question, lines in (("is Bo next to Kiwi?", 3), ("who is in this?", 1)):
+        channel = await ana.says(question, park.read_bytes())
+        asked = await verbs.ask(assistant, "ana", question, park)
+        assert asked["answer"].splitlines() == channel.texts[-lines:], question
+    assert asked["answer"].startswith("I see Bo")
+    assert {name: r["quick_look"] for name, r in asked["recognition"].items()} == {
+        "Bo": False, "Kiwi": False, "Mắm": True}
+    assert asked["recognition"]["Bo"]["present"] and not asked["recognition"]["Mắm"]["present"]
 
 
 def test_together_says_who_is_missing() -> None:
