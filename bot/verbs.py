@@ -112,15 +112,18 @@ async def ask(assistant: Assistant, user: str, text: str, image: Path | None) ->
     concepts, segments = asking.named_in(visible, text)
     kind = parse(text, has_photo=photo is not None).kind
     if photo is None:
-        return {"answer": await services.models.answer(segments, [await services.concept_ref(c) for c in concepts])}
+        answer = await services.models.answer(segments, [await services.concept_ref(c) for c in concepts])
+        return {"answer": services.labelled(answer)}
     everyone = kind is Kind.WHO
     found = await asking.look(services, photo, concepts if concepts and not everyone else visible, everyone=everyone)
     if kind is Kind.RECOGNISE and not concepts:
         answer = asking.WHOM_UNCLEAR
     elif kind in (Kind.RECOGNISE, Kind.WHO):  # what the chat says to "is Bo in this?" / "who is in this?"
-        answer = "\n".join(reply.text for reply in asking.replies(found, text, everyone=everyone, key=None))
+        said = asking.replies(found, text, everyone=everyone, key=None, label=services.labelled)
+        answer = "\n".join(reply.text for reply in said)
     else:
-        answer = await services.models.answer(segments, [await services.concept_ref(c) for c in concepts], photo)
+        refs = [await services.concept_ref(c) for c in concepts]
+        answer = services.labelled(await services.models.answer(segments, refs, photo))
     return {"answer": answer, "recognition": {c.display_name: {"present": r.present, "probability": r.probability,
                                                                "quick_look": not c.tokens_file}
                                               for c, r in found.answers}}

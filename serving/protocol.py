@@ -33,6 +33,9 @@ class ModelService(Protocol):
     """What the assistant needs from the models: one object per bot process."""
 
     model_id: str
+    # Said after every reply resting on this model's output, where its answers mean nothing (a smoke
+    # run's tiny random model); empty for a real model. The assistant adds it (Services.labelled).
+    label: str
 
     async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]: ...
 

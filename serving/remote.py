@@ -16,8 +16,7 @@ from .protocol import (Answer, ConceptRef, Describe, Draw, ModelUnavailable, Pro
 
 class RemoteModel(ABC):
     model_id: str
-    # Shown after every answer when the model's answers mean nothing (a smoke run).
-    label: str = ""
+    label: str = ""  # ModelService.label
 
     @abstractmethod
     async def _request(self, request: Request) -> Any:
@@ -26,9 +25,6 @@ class RemoteModel(ABC):
     @abstractmethod
     async def _can_draw(self) -> bool:
         """Whether the model behind the workers makes images."""
-
-    def _labelled(self, text: str) -> str:
-        return f"{text}\n\n[{self.label}]" if self.label else text
 
     async def recognise(self, photo: bytes, concepts: Sequence[ConceptRef]) -> list[Recognition]:
         return await self._request(Recognise(photo, list(concepts)))
@@ -41,10 +37,9 @@ class RemoteModel(ABC):
     async def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
                      on_text: TextCallback | None = None) -> str:
         """The answer, micro-batched with other users' questions; `on_text` gets the text so far
-        (without the label) where the service streams."""
+        where the service streams."""
         request = Answer(list(question), list(concepts), photo)
-        text = await (self._stream(request, on_text) if on_text else self._request(request))
-        return self._labelled(text)
+        return await (self._stream(request, on_text) if on_text else self._request(request))
 
     async def describe(self, photos: Sequence[bytes]) -> str:
         return await self._request(Describe(list(photos)))

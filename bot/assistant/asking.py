@@ -4,7 +4,8 @@ and the ✅ / ❌ corrections that turn answers into training examples."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 from serving.protocol import ModelUnavailable, Recognition
 from storage.images import BadImage, sanitize_image
@@ -113,7 +114,7 @@ async def ask(services: Services, turn: Turn, text: str) -> None:
     except BaseException:
         writer.abandon()
         raise
-    await writer.finish(answer or "I don't know.")
+    await writer.finish(services.labelled(answer or "I don't know."))
 
 
 WHOM_UNCLEAR = "I couldn't tell whom you mean. /concepts lists who I know."
@@ -132,7 +133,7 @@ async def recognise(services: Services, turn: Turn, text: str, *, everyone: bool
     await turn.channel.show_activity("typing")
     found = await look(services, photo, concepts, everyone=everyone)
     key = services.recent_photos.keep(photo) if found.answers else None
-    for reply in replies(found, text, everyone=everyone, key=key):
+    for reply in replies(found, text, everyone=everyone, key=key, label=services.labelled):
         await turn.channel.send(reply)
 
 
@@ -169,10 +170,12 @@ async def look(services: Services, photo: bytes, concepts: list[Concept], *, eve
     return Look(answers, second, waiting)
 
 
-def replies(found: Look, text: str, *, everyone: bool, key: str | None) -> list[Reply]:
+def replies(found: Look, text: str, *, everyone: bool, key: str | None,
+            label: Callable[[str], str] = str) -> list[Reply]:
     """What the assistant says about a look: one line for "who is in this?", else a line per concept
     (after one for all of them when `text` asks whether they are together). With `key` (the photo's in
-    services.recent_photos), each answer carries ✅ / ❌ buttons that keep the photo as an example."""
+    services.recent_photos), each answer carries ✅ / ❌ buttons that keep the photo as an example.
+    `label` (Services.labelled) marks the last line of what the model answered."""
     if not found.looked:
         if not found.waiting:
             return [Reply("You haven't taught me anyone yet. Try /teach Bo.")]
@@ -190,7 +193,7 @@ def replies(found: Look, text: str, *, everyone: bool, key: str | None) -> list[
             line += f" (Still learning {', '.join(found.waiting)}.)"
         buttons = [[Button(f"✅ {c.display_name}"[:30], f"fb:p:{c.id}:{key}"), Button("❌", f"fb:n:{c.id}:{key}")]
                    for c, _ in present] if key else []
-        return [Reply(line, buttons=buttons)]
+        return [Reply(label(line), buttons=buttons)]
     said = []
     if len(found.answers) > 1 and not found.waiting and TOGETHER.search(text):
         said.append(Reply(together(found.answers)))  # "is Bo next to Kiwi?": the answer first, then each one's
@@ -199,6 +202,7 @@ def replies(found: Look, text: str, *, everyone: bool, key: str | None) -> list[
         buttons = [[Button("✅ Right", f"fb:{right}:{concept.id}:{key}"),
                     Button("❌ Wrong", f"fb:{wrong}:{concept.id}:{key}")]] if key else []
         said.append(Reply(answer_line(concept, result, found.second.get(concept.id)), buttons=buttons))
+    said[-1] = replace(said[-1], text=label(said[-1].text))
     return said
 
 

@@ -93,6 +93,10 @@ class Services:
     sessions: dict[tuple[int, int], TeachingSession] = field(default_factory=dict)
     recent_photos: RecentPhotos = field(default_factory=RecentPhotos)
 
+    def labelled(self, text: str) -> str:
+        """`text` (resting on the model's output) with the model's label after it, if it has one."""
+        return f"{text}\n\n[{self.models.label}]" if self.models.label else text
+
     def learned_here(self, concept: Concept) -> bool:
         """Whether the concept's tokens and prototype are this model's: a one-shot verb may run another
         model than the one that learned them (`yo run` learns them again, relearn.py)."""

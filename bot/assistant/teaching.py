@@ -247,8 +247,9 @@ async def describe_from_photos(services: Services, turn: Turn, concept: Concept)
     if not description:
         return
     await services.store.set_description(concept.id, description[:300])
-    await turn.say(f"In your photos of {concept.display_name}, here's what I see: “{description[:300]}”\n"
-                   f"If that's off, correct me: /describe {concept.display_name} a small tan corgi with a red collar")
+    await turn.say(services.labelled(
+        f"In your photos of {concept.display_name}, here's what I see: “{description[:300]}”\n"
+        f"If that's off, correct me: /describe {concept.display_name} a small tan corgi with a red collar"))
 
 
 async def cancel(services: Services, turn: Turn) -> None:

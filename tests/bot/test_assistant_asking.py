@@ -12,6 +12,7 @@ from serving.protocol import Recognition
 
 from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
+from tests.fakes.models import FakeModelService
 from tests.fakes.photos import BAD_NAMES, bad_inputs, photo
 
 ORANGE, BLUE, GREEN = (220, 120, 30), (20, 20, 220), (20, 200, 40)
@@ -86,6 +87,22 @@ async def test_the_ask_verb_says_what_the_chat_says(assistant, tmp_path) -> None
     assert {name: r["quick_look"] for name, r in asked["recognition"].items()} == {
         "Bo": False, "Kiwi": False, "Mắm": True}
     assert asked["recognition"]["Bo"]["present"] and not asked["recognition"]["Mắm"]["present"]
+
+
+async def test_a_smoke_model_marks_every_reply_that_rests_on_it(settings) -> None:
+    """A model whose answers mean nothing (a smoke run) says so after a written answer, after a
+    yes/no about a photo and "who is in this?", and after the description of a new concept."""
+    smoke = FakeModelService()
+    smoke.label = "smoke run: answers mean nothing"
+    async with running(settings, smoke) as assistant:
+        ana = await taught(lambda user: Person(assistant, user))
+        assert any(smoke.label in t and "here's what I see" in t for t in ana.channel.texts)
+        for question, photos in (("is Bo in this?", [photo(ORANGE, seed=42)]), ("who is in this?", [photo(GREEN)]),
+                                 ("what does Bo like?", [])):
+            channel = await ana.says(question, *photos)
+            assert channel.last.text.endswith(f"\n\n[{smoke.label}]"), question
+        untaught = await Person(assistant, "ben").says("is Bo in this?", photo(ORANGE))
+        assert smoke.label not in untaught.last.text  # "I couldn't tell whom you mean" rests on no model
 
 
 def test_together_says_who_is_missing() -> None:

