@@ -111,8 +111,8 @@ def published_draw(engine: Engine, ids: list[int], n: int, guidance: float, seed
     codes = torch.zeros(n, backend.image_tokens, dtype=torch.long, device=backend.device)
     past = None
     for i in range(codes.shape[1]):
-        out = model.model.language_model(inputs_embeds=embeds, use_cache=True, past_key_values=past)
-        past = out.past_key_values
+        out = model.model.language_model(inputs_embeds=embeds, use_cache=True, cache=past)
+        past = out.cache
         logits = model.model.generation_head(out.last_hidden_state[:, -1]).float()
         logits = logits[n:] + guidance * (logits[:n] - logits[n:])
         chosen = torch.multinomial(logits.softmax(-1), 1, generator=generator)

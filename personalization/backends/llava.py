@@ -145,12 +145,12 @@ class LlavaBackend(Backend):
                 position_ids: torch.Tensor, placed: Placed | None = None) -> object:
         out = self.model.model.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                                               position_ids=position_ids, use_cache=True)
-        return out.past_key_values
+        return out.cache
 
     def hidden_states(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
                       position_ids: torch.Tensor, cache: object = None) -> torch.Tensor:
         out = self.model.model.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                                              position_ids=position_ids, past_key_values=cache,
+                                              position_ids=position_ids, cache=cache,
                                               use_cache=cache is not None)
         return out.last_hidden_state
 

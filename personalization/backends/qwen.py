@@ -129,7 +129,7 @@ class QwenVLBackend(LlavaBackend):
                 position_ids: torch.Tensor, placed: Placed | None = None) -> object:
         out = self.model.model.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                                               position_ids=position_ids, use_cache=True, **self.deepstack(placed))
-        return out.past_key_values
+        return out.cache
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, images: Sequence[ImageTokens],
@@ -145,7 +145,7 @@ class QwenVLBackend(LlavaBackend):
         following = positions.amax(dim=(0, 2)) + 1  # [B]: where each row's answer starts
         out = language_model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions,
                              use_cache=True, **self.deepstack(placed))
-        hidden, cache, mask = out.last_hidden_state[:, -1], out.past_key_values, attention_mask
+        hidden, cache, mask = out.last_hidden_state[:, -1], out.cache, attention_mask
         rows, stop = torch.arange(batch, device=self.device), torch.tensor(self.tokens.stop_ids, device=self.device)
         done = torch.zeros(batch, dtype=torch.bool, device=self.device)
         said: list[torch.Tensor] = []
@@ -159,9 +159,9 @@ class QwenVLBackend(LlavaBackend):
                 break
             mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
             out = language_model(inputs_embeds=self.embed(token[:, None]), attention_mask=mask,
-                                 position_ids=following[None, :, None].expand(3, -1, 1), past_key_values=cache,
+                                 position_ids=following[None, :, None].expand(3, -1, 1), cache=cache,
                                  use_cache=True)
-            hidden, cache, following = out.last_hidden_state[:, -1], out.past_key_values, following + 1
+            hidden, cache, following = out.last_hidden_state[:, -1], out.cache, following + 1
         if streamer is not None:
             streamer.end()
         return torch.stack(said, dim=1) if said else input_ids.new_zeros(batch, 0)
