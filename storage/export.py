@@ -1,6 +1,7 @@
 """A user's data as one zip, for "send me everything you keep about me".
 
-    data.json                                   user, concepts (with photos, facts, shares), jobs
+    data.json                                   user, concepts (with photos, facts, shares), jobs,
+                                                teaching sessions under way
     photos/<sha256>.png                         each photo once, however many concepts use it
     concepts/<concept id>/tokens.safetensors    the current trained tokens of each concept
 
@@ -19,7 +20,7 @@ from typing import Any
 from .base import StoreBase, log
 from .database import fetch_all, fetch_one
 from .errors import NotFound
-from .models import Concept, Fact, Job, PhotoRecord, Share, User
+from .models import Concept, Fact, Job, PhotoRecord, Share, TeachingSession, User
 
 EXPORT_VERSION = 1
 
@@ -54,8 +55,11 @@ class ExportMixin(StoreBase):
                 concepts.append(entry)
             jobs = [asdict(Job.from_row(r)) for r in await fetch_all(
                 conn, "SELECT * FROM jobs WHERE user_id = ? ORDER BY id", (user_id,))]
+            teaching = [asdict(TeachingSession.from_row(r)) for r in await fetch_all(
+                conn, "SELECT * FROM teaching_sessions WHERE user_id = ? ORDER BY started_at", (user_id,))]
             data = {"format": "yo-export", "version": EXPORT_VERSION, "exported_at": self.now(),
-                    "user": asdict(User.from_row(user_row)), "concepts": concepts, "jobs": jobs}
+                    "user": asdict(User.from_row(user_row)), "concepts": concepts, "jobs": jobs,
+                    "teaching_sessions": teaching}
             return await self.in_thread(self._zip, data, photos, tokens)
 
     def _zip(self, data: dict[str, Any], photos: dict[str, str], tokens: dict[str, str]) -> bytes:

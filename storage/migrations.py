@@ -127,4 +127,19 @@ CREATE TABLE switches (
 );
 """
 
-MIGRATIONS: list[str] = [V1, V2, V3]
+# A user teaching a concept in a chat, from /teach until /done or /cancel, with the photos added
+# meanwhile (what /cancel takes back, a JSON list of photo ids). In the store, not in a process's
+# memory: a restart in the middle of teaching, in a group too, forgets nothing.
+V4 = """
+CREATE TABLE teaching_sessions (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    chat_id INTEGER NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    concept_id INTEGER NOT NULL REFERENCES concepts (id) ON DELETE CASCADE,
+    new_concept INTEGER NOT NULL,
+    added_photo_ids TEXT NOT NULL DEFAULT '[]',
+    started_at REAL NOT NULL,
+    PRIMARY KEY (user_id, chat_id)
+);
+"""
+
+MIGRATIONS: list[str] = [V1, V2, V3, V4]

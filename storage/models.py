@@ -116,6 +116,23 @@ class Share:
 
 
 @dataclass(frozen=True)
+class TeachingSession:
+    """A user sending photos of one concept in one chat, until /done or /cancel."""
+
+    user_id: int
+    chat_id: int
+    concept_id: int
+    new_concept: bool  # /cancel deletes the concept (else it only takes back `added_photo_ids`)
+    added_photo_ids: tuple[int, ...]
+    started_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> TeachingSession:
+        return cls(row["user_id"], row["chat_id"], row["concept_id"], bool(row["new_concept"]),
+                   tuple(json.loads(row["added_photo_ids"])), row["started_at"])
+
+
+@dataclass(frozen=True)
 class Job:
     id: int
     concept_id: int

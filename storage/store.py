@@ -1,12 +1,13 @@
 """`Store`: the one object the rest of Yo uses to keep things (rows in SQLite, files on disk).
 
-    data_dir/yo.sqlite3      users, chats, concepts, photos, facts, shares, jobs, blocked_users, switches
+    data_dir/yo.sqlite3      users, chats, concepts, photos, facts, shares, jobs, blocked_users, switches,
+                             teaching_sessions
     data_dir/photos/…        sanitized photos, by sha256
     data_dir/concepts/…      trained tokens, a new file per version
 
 The API is spread over mixins, one module per subject: concepts.py (concepts, tokens, facts,
 shares), photos.py (photos and forgetting), jobs.py (the training queue), export.py, admin.py
-(blocked accounts, the training pause, counts for /status). This module opens and closes the
+(blocked accounts, the training pause, counts for /status), teaching.py (teaching sessions). This module opens and closes the
 store and keeps users and chats. See errors.py for what methods return or raise when something
 is missing.
 """
@@ -25,11 +26,12 @@ from .files import FileStore, private_dir
 from .jobs import JobsMixin
 from .models import Chat, User
 from .photos import PhotosMixin
+from .teaching import TeachingMixin
 
 DB_NAME = "yo.sqlite3"
 
 
-class Store(ConceptsMixin, PhotosMixin, JobsMixin, ExportMixin, AdminMixin):
+class Store(ConceptsMixin, PhotosMixin, JobsMixin, ExportMixin, AdminMixin, TeachingMixin):
     @classmethod
     async def open(cls, data_dir: Path | str, *, clock: Clock = time.time) -> Store:
         """Open (creating when new) the store in `data_dir`, migrating the schema and sweeping

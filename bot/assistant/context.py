@@ -21,15 +21,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass
-class TeachingSession:
-    """A user sending photos of one concept, until /done or /cancel."""
-
-    concept_id: int
-    new_concept: bool
-    added_photo_ids: list[int] = field(default_factory=list)
-
-
 class RecentPhotos:
     """Photos the assistant answered about, kept briefly so a ✅ / ❌ press can store them."""
 
@@ -90,7 +81,6 @@ class Services:
     settings: Settings
     tracker: "JobTracker"
     accounts: Accounts
-    sessions: dict[tuple[int, int], TeachingSession] = field(default_factory=dict)
     recent_photos: RecentPhotos = field(default_factory=RecentPhotos)
 
     def labelled(self, text: str) -> str:
@@ -119,10 +109,6 @@ class Turn:
     channel: Channel
     user: User
     chat: Chat
-
-    @property
-    def session_key(self) -> tuple[int, int]:
-        return (self.user.id, self.chat.id)
 
     async def say(self, text: str = "", **fields: object) -> SentMessage:
         return await self.channel.send(Reply(text, **fields))  # type: ignore[arg-type]

@@ -64,7 +64,6 @@ async def confirm_forget(services: Services, turn: Turn, concept_id: int) -> str
     job = await services.store.active_job_for_concept(concept.id)
     if job is not None:
         await services.queue.cancel(job.id)
-    services.sessions = {k: s for k, s in services.sessions.items() if s.concept_id != concept.id}
     await services.store.delete_concept(concept.id)
     await _forget_terminal_copies(services, turn, [concept.display_name])
     return f"Forgot {concept.display_name}: photos, tokens and notes are deleted."
@@ -209,7 +208,6 @@ async def confirm_forget_me(services: Services, turn: Turn, user_id: int) -> str
         job = await services.store.active_job_for_concept(concept.id)
         if job is not None:
             await services.queue.cancel(job.id)
-    services.sessions = {k: s for k, s in services.sessions.items() if k[0] != turn.user.id}
     await services.store.delete_user(turn.user.id, [] if turn.chat.is_group else [turn.chat.id])
     # A fresh cache, not just without the user: it also held their private chat, whose row is
     # gone and whose id SQLite may give to the next new chat.

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from storage.errors import ConceptExists
 from storage.images import BadImage
-from storage.models import Concept
+from storage.models import Concept, TeachingSession
 
-from .context import Services, TeachingSession, Turn
+from .context import Services, Turn
 from .instant import update_prototype
 from .messages import Photo
 from .names import InvalidName, clean_name, normalize_name
@@ -70,21 +70,17 @@ def name_from_payload(payload: str) -> str | None:
 
 
 async def active_session(services: Services, turn: Turn) -> TeachingSession | None:
-    """The teaching session of this user in this chat; a concept still collecting photos
-    counts as one even after a restart (the store is the memory, not this process)."""
-    session = services.sessions.get(turn.session_key)
-    if session is not None:
-        if await services.store.get_concept(session.concept_id) is not None:
-            return session
-        del services.sessions[turn.session_key]
-    if turn.chat.is_group:
-        return None
-    collecting = [c for c in await services.store.list_concepts(turn.user.id) if c.status == "collecting"]
+    """The teaching session of this user in this chat (kept in the store: a restart forgets none).
+    In a private chat a concept still collecting photos, wherever its teaching began, counts as one."""
+    store = services.store
+    session = await store.teaching_session(turn.user.id, turn.chat.id)
+    if session is not None or turn.chat.is_group:
+        return session
+    collecting = [c for c in await store.list_concepts(turn.user.id) if c.status == "collecting"]
     if not collecting:
         return None
     latest = max(collecting, key=lambda c: c.updated_at)
-    session = services.sessions[turn.session_key] = TeachingSession(latest.id, new_concept=True)
-    return session
+    return await store.start_teaching(turn.user.id, turn.chat.id, latest.id, new_concept=True)
 
 
 async def teach(services: Services, turn: Turn, raw_name: str) -> PhotosAdded | None:
@@ -110,15 +106,14 @@ async def teach(services: Services, turn: Turn, raw_name: str) -> PhotosAdded | 
             assert concept is not None
         else:
             created = True
-    session = TeachingSession(concept.id, new_concept=created or concept.status == "collecting")
-    services.sessions[turn.session_key] = session
+    session = await store.start_teaching(turn.user.id, turn.chat.id, concept.id,
+                                         new_concept=created or concept.status == "collecting")
 
     if turn.message.photos:
         report = await add_photos(services, turn, session, concept, turn.message.photos)
         if created and report.added == 0:
             # Nothing usable arrived with the command: leave no empty concept behind.
-            await store.delete_concept(concept.id)
-            del services.sessions[turn.session_key]
+            await store.delete_concept(concept.id)  # its session goes with it
             return report
         if await photo_count(services, concept) >= services.settings.yo_min_photos:
             await done(services, turn)
@@ -176,7 +171,7 @@ async def add_photos(services: Services, turn: Turn, session: TeachingSession, c
         if now == have:  # the same photo again: the store keeps one copy
             report.left_out.append(LeftOut(number, photo.filename, "I already have this photo."))
             continue
-        session.added_photo_ids.append(record.id)
+        await store.add_teaching_photo(session.user_id, session.chat_id, record.id)
         have = now
         report.added += 1
     lines = []
@@ -225,7 +220,7 @@ async def done(services: Services, turn: Turn) -> None:
         await turn.say(f"You have {active} training runs waiting already; I'll take this one when one finishes. "
                        "Send /done again then.")
         return
-    del services.sessions[turn.session_key]
+    await services.store.end_teaching(turn.user.id, turn.chat.id)
     job = await services.queue.submit(concept, notify_platform=turn.message.platform,
                                       notify_chat_id=turn.message.chat_id,
                                       warm_start=concept.tokens_file is not None)
@@ -258,7 +253,7 @@ async def cancel(services: Services, turn: Turn) -> None:
     if session is None:
         await turn.say("Nothing to cancel.")
         return
-    del services.sessions[turn.session_key]
+    await services.store.end_teaching(turn.user.id, turn.chat.id)
     concept = await services.store.get_concept(session.concept_id)
     if concept is None:
         return

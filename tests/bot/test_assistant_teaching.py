@@ -80,6 +80,32 @@ async def test_teaching_survives_a_restart(settings) -> None:
         await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
 
 
+async def test_teaching_in_a_group_and_its_cancel_survive_a_restart(settings) -> None:
+    """Teaching sessions live in the store: after a restart the photos sent in a group still go to
+    Bo, and /cancel still takes back exactly the photos its session added."""
+    first = await build_assistant(settings, FakeModelService())
+    ana = Person(first, "ana", "group-1", group=True)
+    await ana.says("/teach Bo")
+    await ana.says("", photo(ORANGE, seed=1))
+    await first.close()
+
+    async with running(settings, FakeModelService()) as second:
+        ana = Person(second, "ana", "group-1", group=True)
+        await ana.says("", photo(ORANGE, seed=2), photo(ORANGE, seed=3))
+        assert any("Got 2 photos of Bo (3 in all)" in t for t in ana.channel.texts)
+        await ana.says("/done")
+        await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
+        await ana.says("/teach Bo")  # more photos of a Bo already learned ...
+        await ana.says("", photo(ORANGE, seed=4))
+    async with running(settings, FakeModelService()) as third:
+        ana = Person(third, "ana", "group-1", group=True)
+        await ana.says("/cancel")  # ... taken back after a restart; Bo and his three stay
+        user = await third.store.get_or_create_user("test", "ana")
+        [concept] = await third.store.list_concepts(user.id)
+        assert concept.status == "ready" and len(await third.store.list_photos(concept.id, "positive")) == 3
+        assert (await ana.says("/cancel")).last.text == "Nothing to cancel."
+
+
 async def test_same_name_twice_offers_to_add_photos(assistant, person) -> None:
     ana = person("ana")
     await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])

@@ -27,6 +27,9 @@ async def test_export_holds_the_users_rows_and_files(store: Store) -> None:
     await store.share_concept(bo.id, group.id, ana.id)
     await store.save_tokens(bo.id, b"bo tokens", "tiny/model")
     job = await store.enqueue_job(kiwi.id, ana.id, {"warm_start": False})
+    await store.start_teaching(ana.id, group.id, kiwi.id, new_concept=False)
+    await store.add_teaching_photo(ana.id, group.id, shared.id)
+    await store.start_teaching(ben.id, group.id, bens.id, new_concept=True)
 
     archive = zipfile.ZipFile(io.BytesIO(await store.export_user(ana.id)))
     assert sorted(archive.namelist()) == sorted([
@@ -44,6 +47,8 @@ async def test_export_holds_the_users_rows_and_files(store: Store) -> None:
     assert [f["text"] for f in exported_bo["facts"]] == ["Bo's birthday is 3 May"]
     assert [s["chat_id"] for s in exported_bo["shares"]] == [group.id]
     assert [(j["id"], j["params"]) for j in data["jobs"]] == [(job.id, {"warm_start": False})]
+    assert [(t["chat_id"], t["concept_id"], t["added_photo_ids"]) for t in data["teaching_sessions"]] == [
+        (group.id, kiwi.id, [shared.id])]
     assert "Secret" not in archive.read("data.json").decode()
 
 
