@@ -114,6 +114,9 @@ class JobTracker:
             images = []
         if event.job.params.get("warm_start"):
             return Reply(f"I've refreshed {name} with your new photos and corrections.", images=images)
+        if event.job.params.get("relearn"):
+            return Reply(f"I've learned {name} again, on the model I run now ({event.concept.base_model}), "
+                         f"from your photos; ask me about {name} as before.", images=images)
         text = f"{name} is ready! Send a photo and ask “is {name} in this?”, or ask me anything about {name}."
         if not in_group:
             return Reply(text, images=images)

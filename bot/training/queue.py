@@ -154,9 +154,11 @@ class TrainingQueue:
         self._stopping = False
 
     async def submit(self, concept: Concept, *, notify_platform: str | None = None,
-                     notify_chat_id: str | None = None, warm_start: bool = False) -> Job:
-        """Queue training for a concept (replacing a job still waiting for it)."""
-        job = await self.store.enqueue_job(concept.id, concept.owner_id, {"warm_start": warm_start},
+                     notify_chat_id: str | None = None, warm_start: bool = False, relearn: bool = False) -> Job:
+        """Queue training for a concept (replacing a job still waiting for it). `relearn`: learning
+        it again on another base model (only what the user is told when it is done differs)."""
+        params = {"warm_start": warm_start, **({"relearn": True} if relearn else {})}
+        job = await self.store.enqueue_job(concept.id, concept.owner_id, params,
                                            notify_platform=notify_platform, notify_chat_id=notify_chat_id)
         await self.store.set_concept_status(concept.id, "queued")
         self._wake.set()

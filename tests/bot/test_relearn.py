@@ -9,6 +9,7 @@ from bot.assistant.relearn import relearn_on_this_model
 from bot.settings import Settings
 from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
+from tests.fakes.chat import RecordingChannel
 from tests.fakes.models import FakeModelService
 from tests.fakes.photos import photo
 
@@ -33,6 +34,13 @@ async def test_concepts_of_the_old_model_are_learned_again_from_their_photos(set
     models = AnotherModel(step_seconds=0.05)  # slow enough to see it queued
     async with running(settings, models) as assistant:
         ana = Person(assistant, "ana")
+        reached: list[str] = []  # the chats the bot opened to tell someone something
+
+        async def open_chat(chat_id: str) -> RecordingChannel:
+            reached.append(chat_id)
+            return ana.channel
+
+        assistant.register_notifier("test", open_chat)
         # Before the bot has relearned (a one-shot verb on another model): the old tokens are never sent.
         await ana.says("is Bo in this?", photo(ORANGE, seed=42))
         assert "still learning Bo" in ana.channel.last.text
@@ -52,6 +60,9 @@ async def test_concepts_of_the_old_model_are_learned_again_from_their_photos(set
         while (await assistant.store.get_concept(concept.id)).status != "ready":  # type: ignore[union-attr]
             assert asyncio.get_running_loop().time() < deadline, "the relearning never finished"
             await asyncio.sleep(0.05)
+        # Ana hears of it where she heard Bo was ready the first time: her private chat.
+        await wait_for(lambda: any("I've learned Bo again" in t for t in ana.channel.texts))
+        assert reached == ["ana"] and models.model_id in ana.channel.last.text
         await ana.says("is Bo in this?", photo(ORANGE, seed=43))
         assert ana.channel.last.text.startswith("Yes, Bo is in this photo")
         await ana.says("is Bo in this?", photo(GREEN, seed=44))
