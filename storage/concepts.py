@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import aiosqlite
+
 from .base import StoreBase, is_foreign_key_error, is_unique_error
 from .database import execute, fetch_one, insert
 from .errors import ConceptExists, NotFound, NotOwner
@@ -68,11 +70,7 @@ class ConceptsMixin(StoreBase):
     async def rename_concept(self, concept_id: int, owner_id: int, display_name: str, normalized_name: str) -> Concept:
         """Raises NotFound, NotOwner (someone else's concept) or ConceptExists (name taken)."""
         async with self.db.transaction() as conn:
-            row = await fetch_one(conn, "SELECT owner_id FROM concepts WHERE id = ?", (concept_id,))
-            if row is None:
-                raise NotFound(f"no concept with id {concept_id}")
-            if row["owner_id"] != owner_id:
-                raise NotOwner("only the owner can rename a concept")
+            await self._require_owner(conn, concept_id, owner_id, "rename")
             try:
                 await execute(conn, "UPDATE concepts SET display_name = ?, normalized_name = ?, updated_at = ? "
                               "WHERE id = ?", (display_name, normalized_name, self.now(), concept_id))
@@ -201,11 +199,7 @@ class ConceptsMixin(StoreBase):
         """Let everyone in a chat use the concept there. Only its owner may; sharing twice is
         a no-op. Raises NotFound (concept or chat) or NotOwner."""
         async with self.db.transaction() as conn:
-            row = await fetch_one(conn, "SELECT owner_id FROM concepts WHERE id = ?", (concept_id,))
-            if row is None:
-                raise NotFound(f"no concept with id {concept_id}")
-            if row["owner_id"] != shared_by:
-                raise NotOwner("only the owner can share a concept")
+            await self._require_owner(conn, concept_id, shared_by, "share")
             try:
                 await execute(conn, "INSERT INTO shares (concept_id, chat_id, shared_by, created_at) "
                               "VALUES (?, ?, ?, ?) ON CONFLICT (concept_id, chat_id) DO NOTHING",
@@ -229,3 +223,11 @@ class ConceptsMixin(StoreBase):
                                        (concept_id,))
         return [Share.from_row(row) for row in rows]
 
+    @staticmethod
+    async def _require_owner(conn: aiosqlite.Connection, concept_id: int, user_id: int, action: str) -> None:
+        """Raise NotFound unless the concept exists, NotOwner unless `user_id` owns it."""
+        row = await fetch_one(conn, "SELECT owner_id FROM concepts WHERE id = ?", (concept_id,))
+        if row is None:
+            raise NotFound(f"no concept with id {concept_id}")
+        if row["owner_id"] != user_id:
+            raise NotOwner(f"only the owner can {action} a concept")
