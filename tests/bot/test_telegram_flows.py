@@ -236,6 +236,32 @@ async def test_teaching_continues_after_a_restart(settings: Settings) -> None:
         await second.close()
 
 
+async def test_teaching_in_a_group_continues_after_a_restart(settings: Settings) -> None:
+    """The photos addressed to the bot in a group after a restart still go to the concept being taught."""
+    api = FakeBotAPI()
+    ana, family = api.user(ANA), api.group(title="Family")
+    first = await open_assistant(settings)
+    try:
+        async with telegram_bot(settings, first, api):
+            api.text(ana, "/teach Bo", family)
+            await api.wait_for_text(family["id"], "photos of Bo here")
+            api.photo(ana, photo(ORANGE, seed=1), "", family, mention=True)
+            await api.wait_for_text(family["id"], "Got 1 photo of Bo (1 in all)")
+    finally:
+        await first.close()
+
+    second = await open_assistant(settings)
+    try:
+        async with telegram_bot(settings, second, api):
+            api.photo(ana, photo(ORANGE, seed=2), "", family, mention=True)
+            api.photo(ana, photo(ORANGE, seed=3), "", family, mention=True)
+            await api.wait_for_text(family["id"], "Got 1 photo of Bo (3 in all)")
+            api.text(ana, "/done", family)
+            await api.wait_for_text(family["id"], "Bo is ready!", timeout=10)
+    finally:
+        await second.close()
+
+
 async def test_training_interrupted_by_a_restart_reports_ready_later(settings: Settings) -> None:
     api = FakeBotAPI()
     ana = api.user(ANA)
