@@ -28,9 +28,10 @@ import os
 import queue
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
-from ..protocol import Request, Train, TrainProgress, TrainRequest
+from ..protocol import Answer, Request, Train, TrainProgress, TrainRequest
 from ..worker import Worker
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,17 @@ class ModelActor:
     def call(self, request: Request) -> dict[str, Any]:
         """A question (Recognise, Answer, …): blocks this thread until the Worker's batch answers."""
         return self.connection.request({"request": request})
+
+    def stream(self, request: Answer) -> Iterator[dict[str, Any]]:
+        """An answer as the Worker writes it (a Ray generator): {"text": the answer so far} as it
+        grows, then the Worker's reply."""
+        request_id, replies = self.connection.open({"request": request, "stream": True})
+        try:
+            while "progress" in (message := replies.get()):
+                yield {"text": message["progress"]}
+            yield message
+        finally:
+            self.connection.close(request_id)
 
     def train(self, key: str, request: TrainRequest) -> dict[str, Any]:
         """Run one training job; `progress(key, ...)` and `cancel(key)` reach it meanwhile.

@@ -105,12 +105,14 @@ class RayModelService(RemoteModel):
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def _ask(self, request: Request) -> Any:
-        """A question, to the least-busy worker; asked once more elsewhere if that one is lost."""
+    async def _ask(self, request: Request, on_text: TextCallback | None = None) -> Any:
+        """A question, to the least-busy worker; asked once more elsewhere if that one is lost.
+        With `on_text`, an answer's text so far goes to it as the worker writes it."""
         for attempt in (1, 2):
             slot = await self.registry.acquire(training=False, wait_seconds=self.question_wait_seconds)
             try:
-                reply = await asyncio.wrap_future(slot.handle.call.remote(request).future())
+                reply = await (self._streamed(slot, request, on_text) if on_text is not None
+                               else asyncio.wrap_future(slot.handle.call.remote(request).future()))
             except LOST_WORKER as error:
                 self.registry.lost(slot, error)
                 if attempt == 2 or not self.registry.healthy:
@@ -125,10 +127,19 @@ class RayModelService(RemoteModel):
         return await self._ask(request)
 
     async def _stream(self, request: Answer, on_text: TextCallback) -> Any:
-        # Answers are not streamed over Ray yet: the whole answer comes at once (`on_text` is never
-        # called) and the chat shows it as one message. Streaming would poll the actor for the
-        # text so far, as `train` polls for progress.
-        return await self._ask(request)
+        return await self._ask(request, on_text)
+
+    @staticmethod
+    async def _streamed(slot: Slot, request: Request, on_text: TextCallback) -> dict[str, Any]:
+        """The actor's reply to a streamed answer (ModelActor.stream, a Ray generator), handing each
+        text so far to `on_text` on the way. Asked again elsewhere, the text starts over: the chat
+        shows the latest text, whole."""
+        async for ref in slot.handle.stream.remote(request):
+            message: dict[str, Any] = await ref
+            if "text" not in message:
+                return message
+            on_text(message["text"])
+        raise RuntimeError("the model worker's answer ended without a reply")
 
     async def _can_draw(self) -> bool:
         return any(slot.info.get("draws") for slot in self.registry.slots.values())

@@ -232,3 +232,24 @@ def test_yo_worker_without_an_address_says_what_to_set(tmp_path: Path, monkeypat
     monkeypatch.delenv("YO_RAY_ADDRESS", raising=False)
     assert main(["worker"]) == 1  # EXIT_FAILED: a setting is missing, not the command line
     assert "YO_RAY_ADDRESS" in capsys.readouterr().err
+
+
+async def test_an_answer_streams_from_a_ray_worker(tiny_model: Path, cluster: list[Any]) -> None:
+    """Over Ray too, `on_text` gets the answer so far as the worker writes it, on the event loop,
+    ending as the answer returned; asked without it, the same answer."""
+    models = await connected(tiny_model)
+    loop, pieces = asyncio.get_running_loop(), []
+
+    def on_text(text: str) -> None:
+        assert asyncio.get_running_loop() is loop
+        pieces.append(text)
+
+    bo = ConceptRef("Bo", description="a small brown dog")
+    try:
+        streamed = await models.answer(["What does ", 0, " like?"], [bo], on_text=on_text)
+        plain = await models.answer(["What does ", 0, " like?"], [bo])
+    finally:
+        await models.close()
+    assert streamed == plain
+    assert len(pieces) > 2 and pieces[-1] == streamed
+    assert all(later.startswith(earlier) for earlier, later in zip(pieces, pieces[1:])), pieces
