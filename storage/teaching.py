@@ -6,8 +6,10 @@ One per user and chat; starting another replaces it. A concept's or user's delet
 
 from __future__ import annotations
 
+import json
+
 from .base import StoreBase
-from .database import execute
+from .database import execute, fetch_one
 from .models import TeachingSession
 
 
@@ -29,8 +31,13 @@ class TeachingMixin(StoreBase):
     async def add_teaching_photo(self, user_id: int, chat_id: int, photo_id: int) -> None:
         """Remember a photo the session added, for /cancel to take back."""
         async with self.db.transaction() as conn:
-            await execute(conn, "UPDATE teaching_sessions SET added_photo_ids = json_insert(added_photo_ids, '$[#]', ?) "
-                          "WHERE user_id = ? AND chat_id = ?", (photo_id, user_id, chat_id))
+            row = await fetch_one(conn, "SELECT added_photo_ids FROM teaching_sessions "
+                                  "WHERE user_id = ? AND chat_id = ?", (user_id, chat_id))
+            if row is None:
+                return
+            added = json.loads(row["added_photo_ids"]) + [photo_id]
+            await execute(conn, "UPDATE teaching_sessions SET added_photo_ids = ? WHERE user_id = ? AND chat_id = ?",
+                          (json.dumps(added), user_id, chat_id))
 
     async def end_teaching(self, user_id: int, chat_id: int) -> None:
         async with self.db.transaction() as conn:
