@@ -97,6 +97,12 @@ class ConceptsMixin(StoreBase):
                                     (text, self.now(), concept_id))
         return changed > 0
 
+    async def set_category(self, concept_id: int, category: str) -> bool:
+        async with self.db.transaction() as conn:
+            changed = await execute(conn, "UPDATE concepts SET category = ?, updated_at = ? WHERE id = ?",
+                                    (category, self.now(), concept_id))
+        return changed > 0
+
     async def set_prototype(self, concept_id: int, data: bytes | None) -> bool:
         async with self.db.transaction() as conn:
             changed = await execute(conn, "UPDATE concepts SET prototype = ? WHERE id = ?", (data, concept_id))

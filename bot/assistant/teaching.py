@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from dataclasses import dataclass, field
 
 from storage.errors import ConceptExists
@@ -245,6 +246,34 @@ async def describe_from_photos(services: Services, turn: Turn, concept: Concept)
     await turn.say(services.labelled(
         f"In your photos of {concept.display_name}, here's what I see: “{description[:300]}”\n"
         f"If that's off, correct me: /describe {concept.display_name} a small tan corgi with a red collar"))
+    if not concept.category:
+        await name_the_kind(services, concept, photos[0])
+
+
+# Asked of the base model about the first photo when a subject is taught in a chat (`yo eval` takes the
+# category from its dataset instead).
+KIND_QUESTION = "What kind of thing is the main subject of this photo? Answer in one or two words, like: dog."
+
+
+async def name_the_kind(services: Services, concept: Concept, photo: bytes) -> None:
+    """The base model names what kind of thing the subject is ("dog", "woman"): the concept's category,
+    which its training's attribute questions are about (a person gets the questions for people) and
+    of which a model that draws draws look-alikes (docs/method.md §7, §11)."""
+    try:
+        answer = await services.models.answer([KIND_QUESTION], [], photo)
+    except Exception:  # a nicety, like the description: training goes on without it
+        log.exception("naming the kind of concept %s failed", concept.id)
+        return
+    if kind := kind_of(answer):
+        await services.store.set_category(concept.id, kind)
+
+
+def kind_of(answer: str) -> str:
+    """The kind in the model's answer, one word: the last of its first phrase ("A small brown dog with
+    a red collar." → "dog"); "" for none."""
+    phrase = re.split(r"[,.;:!?\n]|\b(?:with|in|on|of|and|that|wearing|holding)\b", answer.strip().lower())[0]
+    words = re.findall(r"[^\W\d_]+", phrase)
+    return words[-1][:30] if words else ""
 
 
 async def cancel(services: Services, turn: Turn) -> None:

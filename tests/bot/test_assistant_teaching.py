@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.app import build_assistant
 from bot.assistant import Assistant, Photo
 from bot.assistant.tracking import progress_text
+from bot.assistant.teaching import kind_of
 from serving.protocol import TrainProgress
 from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
@@ -104,6 +105,25 @@ async def test_teaching_in_a_group_and_its_cancel_survive_a_restart(settings) ->
         [concept] = await third.store.list_concepts(user.id)
         assert concept.status == "ready" and len(await third.store.list_photos(concept.id, "positive")) == 3
         assert (await ana.says("/cancel")).last.text == "Nothing to cancel."
+
+
+async def test_the_base_model_names_the_kind_of_a_subject_taught_in_a_chat(assistant, person) -> None:
+    """The concept's category (what its attribute questions are about) comes from the base model."""
+    ana = person("ana")
+    await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
+    await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
+    user = await assistant.store.get_or_create_user("test", "ana")
+    [concept] = await assistant.store.list_concepts(user.id)
+    assert concept.category == "toy"  # the fake model's "A toy."
+    assert [r.category for r in assistant.services.models.trained] == ["toy"]
+
+
+def test_the_kind_is_read_from_the_answer() -> None:
+    assert kind_of("Dog.") == kind_of("A small brown dog with a red collar.\nIt looks happy.") == "dog"
+    assert kind_of("Woman") == kind_of("a woman wearing glasses") == "woman"
+    assert kind_of("a purple square toy with a white bag") == "toy"  # the stand-in answers so
+    assert kind_of("the 2 cats!") == "cats"
+    assert kind_of("") == kind_of("...") == kind_of("With") == ""
 
 
 async def test_same_name_twice_offers_to_add_photos(assistant, person) -> None:

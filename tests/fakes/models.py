@@ -29,6 +29,8 @@ from serving.protocol import (
     TrainingCancelled,
 )
 
+from bot.assistant.teaching import KIND_QUESTION
+
 
 def mean_colour(data: bytes) -> tuple[float, float, float]:
     pixel = Image.open(io.BytesIO(data)).convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
@@ -75,6 +77,8 @@ class FakeModelService:
         `word_seconds` apart), as the real worker streams."""
         self.calls.append(("answer", (question, [c.name for c in concepts], photo is not None)))
         self.check(concepts)
+        if list(question) == [KIND_QUESTION]:
+            return "A toy."
         text = "".join(concepts[s].name if isinstance(s, int) else s for s in question)
         facts = " ".join(f for c in concepts for f in c.facts)
         answer = f"(fake answer to: {text})" + (f" [facts: {facts}]" if facts else "")
