@@ -6,7 +6,9 @@
     python bench/serve.py --shape qwen3-vl-8b --device cuda --n 16   # ... at Qwen3-VL-8B's (or qwen2.5-vl-7b)
 
 Prints, each measured side by side in this run:
-  1. engine: N recognitions in one batched forward vs N single forwards (and that both agree);
+  1. engine: N recognitions in one batched forward vs N single forwards (and that both agree); and N
+     generated answers (each its own concept and photo, `--answer-tokens` long) written together vs
+     one by one (decode, one token at a time, is where batching pays most);
   2. worker: N concurrent requests through the model worker process vs the same awaited one by one;
   3. concept swap: parse a concept file and bind it to a slot, per request (target < 1 ms);
   4. queue overhead: a training job through the durable queue vs calling the model directly.
@@ -75,6 +77,15 @@ def timed(work, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
+def timed_once(work):  # type: ignore[no-untyped-def]
+    """The wall time of one `work()`, and what it returned."""
+    start = time.perf_counter()
+    result = work()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, result
+
+
 def bench_engine(engine: Engine, n: int) -> None:
     images, concepts = photos(n), random_concepts(engine, n)
     requests = [(images[i], [concepts[i]]) for i in range(n)]
@@ -86,6 +97,26 @@ def bench_engine(engine: Engine, n: int) -> None:
     drift = max(abs(a - b) for a, b in zip(single, together))
     print(f"engine  N={n}: one by one {n / one_by_one:7.1f} req/s, batched {n / batched:7.1f} req/s "
           f"-> {one_by_one / batched:.2f}x (max |p_single - p_batched| = {drift:.1e})")
+
+
+def bench_answers(engine: Engine, n: int, tokens: int) -> float:
+    """N generated answers, one concept and one photo each, written in one batch vs one by one;
+    returns the speed-up. Every answer is `tokens` long (random weights rarely stop early)."""
+    images, concepts = photos(n), random_concepts(engine, n)
+    requests = [(["What is ", 0, " doing in this photo?"], [concepts[i]], images[i]) for i in range(n)]
+    inference, kept = engine.inference, engine.inference.max_new_tokens
+    inference.max_new_tokens = tokens
+    try:
+        engine.answer_batch(requests[:2])  # warm up
+        one_by_one, alone = timed_once(lambda: [engine.answer(*request) for request in requests])
+        batched, together = timed_once(lambda: engine.answer_batch(requests))
+        same = sum(a == b for a, b in zip(alone, together))
+    finally:
+        inference.max_new_tokens = kept
+    print(f"answers N={n}, {tokens} tokens each: one by one {n / one_by_one:7.2f} ans/s, batched "
+          f"{n / batched:7.2f} ans/s -> {one_by_one / batched:.2f}x (target 8x; {same} of {n} answers the same "
+          f"written either way)")
+    return one_by_one / batched
 
 
 def bench_swap(engine: Engine, repeat: int = 1000) -> None:
@@ -195,6 +226,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=["tiny", "llava-7b", *shapes.QWEN_SHAPES], default="tiny",
                         help="a real model's shapes: sections 1 and 3 on random weights at them")
     parser.add_argument("--layers", type=int, default=None, help="a real shape with fewer layers (a CPU smoke run)")
+    parser.add_argument("--answer-tokens", type=int, default=32, help="the length of each generated answer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
@@ -212,6 +244,7 @@ def main() -> None:
         print(f"model {engine.model_id} on {name}, image processor "
               f"{type(engine.backend.processor.image_processor).__name__}")
         bench_engine(engine, args.n)
+        bench_answers(engine, args.n, args.answer_tokens)
         bench_swap(engine)
         del engine
         if args.device == "cuda":
