@@ -107,9 +107,9 @@ def _mention_seconds(repeats: int) -> float:
 def test_mention_finding_is_fast_and_linear() -> None:
     once = _mention_seconds(6667)  # 120,006 characters, 6,667 mentions
     assert once < 2.0
-    # Eight times the text costs about 8x when finding is linear and 64x when quadratic; the
-    # bar sits between, 2.5x from each, so a busy machine's noise can't decide it (a bar of 3x
-    # at twice the text once failed on CI with a linear 3.05x).
+    # Eight times the text costs about 8x when finding is linear and 64x when quadratic; the bar,
+    # 20x, is 2.5 times the one and a third of the other, so a busy machine's noise can't decide it
+    # (a bar of 3x at twice the text once failed on CI with a linear 3.05x).
     eight_times = _mention_seconds(8 * 6667)
     assert eight_times < 20 * once
 
