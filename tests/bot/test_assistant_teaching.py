@@ -7,6 +7,7 @@ from bot.assistant import Assistant, Photo
 from bot.assistant.tracking import progress_text
 from bot.assistant.teaching import kind_of
 from serving.protocol import TrainProgress
+from storage.models import Concept
 from tests.bot.conftest import Person, wait_for
 from tests.bot.running import running
 from tests.fakes.models import FakeModelService
@@ -107,13 +108,18 @@ async def test_teaching_in_a_group_and_its_cancel_survive_a_restart(settings) ->
         assert (await ana.says("/cancel")).last.text == "Nothing to cancel."
 
 
-async def test_the_base_model_names_the_kind_of_a_subject_taught_in_a_chat(assistant, person) -> None:
-    """The concept's category (what its attribute questions are about) comes from the base model."""
-    ana = person("ana")
+async def ready_bo(assistant: Assistant, ana: Person) -> tuple[int, Concept]:
+    """Ana teaches Bo from three photos and waits for him to be ready: her user id, and Bo."""
     await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
     await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
     user = await assistant.store.get_or_create_user("test", "ana")
     [concept] = await assistant.store.list_concepts(user.id)
+    return user.id, concept
+
+
+async def test_the_base_model_names_the_kind_of_a_subject_taught_in_a_chat(assistant, person) -> None:
+    """The concept's category (what its attribute questions are about) comes from the base model."""
+    _, concept = await ready_bo(assistant, person("ana"))
     assert concept.category == "toy"  # the fake model's "A toy."
     assert [r.category for r in assistant.services.models.trained] == ["toy"]
 
@@ -265,14 +271,11 @@ async def test_the_quick_look_answers_from_the_photos_before_done(settings) -> N
 
 async def test_cancel_undoes_the_quick_look_of_added_photos(assistant, person) -> None:
     ana = person("ana")
-    await ana.says("/teach Bo", *[photo(ORANGE, seed=i) for i in range(3)])
-    await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))
-    user = await assistant.store.get_or_create_user("test", "ana")
-    [before] = await assistant.store.list_concepts(user.id)
+    user_id, before = await ready_bo(assistant, ana)
     await ana.says("/teach Bo")
     await ana.says("", *[photo(BLUE, seed=10 + i) for i in range(3)])
-    [changed] = await assistant.store.list_concepts(user.id)
+    [changed] = await assistant.store.list_concepts(user_id)
     assert changed.prototype != before.prototype
     await ana.says("/cancel")
-    [after] = await assistant.store.list_concepts(user.id)
+    [after] = await assistant.store.list_concepts(user_id)
     assert after.prototype == before.prototype
