@@ -15,12 +15,11 @@ from .models import TeachingSession
 
 class TeachingMixin(StoreBase):
     async def start_teaching(self, user_id: int, chat_id: int, concept_id: int, new_concept: bool) -> TeachingSession:
+        session = TeachingSession(user_id, chat_id, concept_id, new_concept, (), self.now())
         async with self.db.transaction() as conn:
             await execute(conn, "INSERT OR REPLACE INTO teaching_sessions (user_id, chat_id, concept_id, new_concept, "
                           "added_photo_ids, started_at) VALUES (?, ?, ?, ?, '[]', ?)",
-                          (user_id, chat_id, concept_id, int(new_concept), self.now()))
-        session = await self.teaching_session(user_id, chat_id)
-        assert session is not None
+                          (user_id, chat_id, concept_id, int(new_concept), session.started_at))
         return session
 
     async def teaching_session(self, user_id: int, chat_id: int) -> TeachingSession | None:

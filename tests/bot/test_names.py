@@ -1,11 +1,9 @@
-import gc
-import time
-
 import pytest
 
 from bot.assistant.intents import COMMAND_WORDS
 from bot.assistant.names import InvalidName, clean_name, find_mentions, normalize_name, to_segments
 from tests.fakes.photos import BAD_NAMES
+from tests.timing import cpu_seconds
 
 
 def test_normalised_key_ignores_case_accents_and_spacing() -> None:
@@ -90,18 +88,9 @@ def test_real_names_in_any_script_still_pass(name: str) -> None:
 def _mention_seconds(repeats: int) -> float:
     text = "is Bo here? " * repeats + "x" * (6 * repeats)  # 18 characters a mention, like the report
     names = [("Bo", 1), ("Bo Jr", 2), ("Mắm", 3)] + [(f"Pal{i}", 10 + i) for i in range(20)]
-    best = float("inf")
-    gc.disable()  # a collection landing in one run and not the other is noise, not cost
-    try:
-        for _ in range(5):  # the best of five: the machine may be busy
-            began = time.process_time()
-            found = find_mentions(text, names)
-            to_segments(text, found, {item: i for i, (_, item) in enumerate(names)})
-            best = min(best, time.process_time() - began)
-    finally:
-        gc.enable()
-    assert len(found) == repeats
-    return best
+    index_of = {item: i for i, (_, item) in enumerate(names)}
+    assert len(find_mentions(text, names)) == repeats
+    return cpu_seconds(lambda: to_segments(text, find_mentions(text, names), index_of), tries=5)
 
 
 def test_mention_finding_is_fast_and_linear() -> None:

@@ -8,6 +8,7 @@ import random
 
 from personalization import data, phrasings
 from personalization.prompts import continue_turn, fill, join_turn
+from tests.timing import cpu_seconds
 
 
 def test_phrasings() -> None:
@@ -110,9 +111,6 @@ def test_a_long_question_with_many_mentions_tokenizes_as_one_string_in_linear_ti
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 22 (8): each piece used to re-tokenize the whole prompt before it (quadratic in the mentions:
     a 120,000-character question naming Bo 6,667 times took 689 s). A tail of context gives the same ids."""
-    import gc
-    import time
-
     from personalization import prompts
     from personalization.prompts import ChatFormat, Tokens
     from lab.tiny import build_processor
@@ -141,16 +139,7 @@ def test_a_long_question_with_many_mentions_tokenizes_as_one_string_in_linear_ti
         many: list[str | tuple[int, ...]] = []
         for _ in range(mentions):
             many += ["is ", (bo,), " here, "]
-        best = float("inf")
-        gc.disable()  # a collection in one run and not the other is noise, not cost
-        try:
-            for _ in range(3):  # the best of three: the machine may be busy
-                started = time.process_time()
-                tokens.start(None).user(many)
-                best = min(best, time.process_time() - started)
-        finally:
-            gc.enable()
-        return best
+        return cpu_seconds(lambda: tokens.start(None).user(many))
 
     small, large = seconds(300), seconds(1200)
     assert large < 8 * small, (small, large)  # 4x the mentions: linear is ~4x, quadratic ~16x
