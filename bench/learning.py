@@ -5,13 +5,14 @@
 
 For each seed, `yo toyworld`'s writer makes a benchmark of six look-alike concepts (a subject and
 five look-alikes of it) with twenty held-out photos each; three of them are trained with the
-engine's own trainer at its default settings, the other three only present as strangers, exactly
-as tests/personalization/test_toyworld_learning.py does for the LLaVA stand-in, on its forty
-crowded photos too (two to four toys each). Printed per seed: the evaluation table; then the mean
-over seeds of the figures the test asserts (weighted recognition of the learned tokens, the written
-descriptions', random vectors', text-only QA; on crowded photos, weighted recognition and "who is
-in this?" F1; the questions naming two concepts) and the quick look's, with the lowest seed's
-weighted recognition.
+engine's own trainer at its default settings, the other three only present as strangers (their
+photos and twenty of other look-alikes: how often each concept rightly says no), exactly as
+tests/personalization/test_toyworld_learning.py does for the LLaVA stand-in, on its forty crowded
+photos too (two to four toys each). Printed per seed: the evaluation table; then the mean over seeds
+of the figures the test asserts (weighted recognition of the learned tokens, the written
+descriptions', random vectors', text-only QA; strangers turned away; on crowded photos, weighted
+recognition and "who is in this?" F1; the questions naming two concepts) and the quick look's, with
+the lowest seed's weighted recognition.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from lab.toyworld.pretrain import PretrainConfig, pretrain_tiny_model  # noqa: E
 from personalization import Engine, TrainConfig  # noqa: E402
 
 TRAINED = 3  # concepts trained per benchmark, of its six
-FIGURES = ("weighted", "description_weighted", "random_weighted", "text_qa", "quick_weighted", "crowded_weighted",
-           "crowded_description_weighted", "crowded_quick_weighted")
+FIGURES = ("weighted", "description_weighted", "random_weighted", "text_qa", "quick_weighted", "strangers",
+           "quick_strangers", "description_strangers", "crowded_weighted", "crowded_description_weighted",
+           "crowded_quick_weighted")
 WHO = ("tokens", "description", "quick")  # "who is in this?" over the crowded photos, by way of recognising
 PAIRS = ("together_qa", "together_recognised", "attribute_qa")  # questions naming two concepts
 

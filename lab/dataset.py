@@ -5,6 +5,8 @@
     DATASET_DIR/pool/**.png           optional everyday photos to mine hard negatives from
     DATASET_DIR/categories.json       optional {"<name>": "dog", ...}
     DATASET_DIR/descriptions.json     optional {"<name>": "a small tan corgi with a red collar", ...}
+    DATASET_DIR/strangers/*.png       optional photos of subjects that are none of the concepts but look
+                                      like them (look-alikes nobody taught): every concept should say no
     DATASET_DIR/crowded.json          optional photos of several subjects and who is in each:
         {"crowded/0.png": ["bo", "kiwi"], "crowded/1.png": [], ...}
     DATASET_DIR/qa.json               optional two-choice questions:
@@ -39,18 +41,23 @@ class Dataset:
     descriptions: dict[str, str] = field(default_factory=dict)
     crowded: dict[str, list[str]] = field(default_factory=dict)  # photo (relative path) -> who is in it
     pairs: list[dict[str, Any]] = field(default_factory=list)  # questions naming two concepts
+    strangers: list[Path] = field(default_factory=list)  # photos of none of the concepts
 
     def test_photos(self) -> list[tuple[Path, set[str]]]:
         """Every held-out photo of one subject, with who is in it."""
         return [(path, {owner}) for owner, paths in self.test.items() for path in paths]
+
+    def stranger_photos(self) -> list[tuple[Path, set[str]]]:
+        """Every photo of a subject that is none of the concepts (nobody is in it, of the concepts)."""
+        return [(path, set()) for path in self.strangers]
 
     def crowded_photos(self) -> list[tuple[Path, set[str]]]:
         """Every photo of several subjects, with who (of the concepts) is in it."""
         return [(self.root / photo, set(names)) for photo, names in self.crowded.items()]
 
     def only(self, names: list[str]) -> "Dataset":
-        """The same photos with only `names` as concepts: the others' own photos leave the test, and a
-        crowded photo keeps only who of `names` is in it (the rest are strangers there)."""
+        """The same photos with only `names` as concepts: the others' own photos become strangers (a
+        user's look-alikes they never taught), and a crowded photo keeps only who of `names` is in it."""
         keep = set(names)
         return Dataset(self.root, {n: p for n, p in self.train.items() if n in keep},
                        {n: p for n, p in self.test.items() if n in keep},
@@ -58,7 +65,8 @@ class Dataset:
                        {n: q for n, q in self.qa.items() if n in keep},
                        {n: d for n, d in self.descriptions.items() if n in keep},
                        {photo: [n for n in who if n in keep] for photo, who in self.crowded.items()},
-                       [item for item in self.pairs if set(item["concepts"]) <= keep])
+                       [item for item in self.pairs if set(item["concepts"]) <= keep],
+                       self.strangers + [p for n, ps in self.test.items() if n not in keep for p in ps])
 
     @classmethod
     def open(cls, root: Path) -> "Dataset":
@@ -73,5 +81,8 @@ class Dataset:
             path = root / name
             return json.loads(path.read_text()) if path.exists() else {}
 
+        strangers = root / "strangers"
         return cls(root, photos("train"), photos("test"), optional("categories.json"), optional("qa.json"),
-                   optional("descriptions.json"), optional("crowded.json"), optional("pair_qa.json") or [])
+                   optional("descriptions.json"), optional("crowded.json"), optional("pair_qa.json") or [],
+                   sorted(p for p in strangers.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                   if strangers.is_dir() else [])

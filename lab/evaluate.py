@@ -21,6 +21,11 @@ quick look sees parts of a photo as well as the whole, and the learned tokens ca
 prototype, so the model is also asked about a part where the prototype finds the subject
 (personalization/instant.py); the random vectors keep it too, to stay the same pipeline.
 
+Where the dataset has photos of strangers (look-alikes that are none of the concepts: with `only`,
+the concepts left out), each way of recognising is asked about them too: `strangers` is how often
+a concept rightly says no to them (`quick_strangers` for the quick look, and so on). The test photos
+of the other concepts are negatives each concept was trained against; strangers are not.
+
 Where the dataset has crowded photos, each way of recognising (tokens, quick look, written and
 given descriptions, random vectors) is measured on them too, per concept ("crowded_weighted":
 is Bo among the subjects?) and as "who is in this?" over all concepts at once (report["who"]:
@@ -123,24 +128,26 @@ def recognition(engine: Any, dataset: Dataset, refs: dict[str, ConceptRef]) -> d
     return {name: accuracy(found) for name, found in verdicts(engine, dataset.test_photos(), refs).items()}
 
 
-def fit_prototypes(engine: Any, dataset: Dataset) -> dict[str, ConceptRef]:
+def fit_prototypes(engine: Any, dataset: Dataset, negatives_dir: Path | None = None) -> dict[str, ConceptRef]:
     """Each concept's prototype, as the assistant fits it before training (negatives: the other
-    concepts' training photos, one of each in turn)."""
+    concepts' training photos, one of each in turn, and the everyday photos of `negatives_dir` most
+    like the concept)."""
     photos = {name: [p.read_bytes() for p in paths] for name, paths in dataset.train.items()}
-    out = {}
+    folder, out = str(negatives_dir) if negatives_dir else None, {}
     for name, own in photos.items():
         others = [photo for turn in itertools.zip_longest(*(ps for n, ps in photos.items() if n != name))
                   for photo in turn if photo is not None][:QUICK_LOOK_NEGATIVES]
-        out[name] = ConceptRef(name=name, prototype=engine.prototype(own, others))
+        out[name] = ConceptRef(name=name, prototype=engine.prototype(own, others, folder))
     return out
 
 
-def quick_looks(engine: Any, dataset: Dataset) -> tuple[dict[str, ConceptRef], dict[str, ConceptRef]]:
+def quick_looks(engine: Any, dataset: Dataset, negatives_dir: Path | None = None
+                ) -> tuple[dict[str, ConceptRef], dict[str, ConceptRef]]:
     """Each concept as the assistant knows it before training: its prototype, and the description
     the model writes of it."""
     written = {name: ConceptRef(name=name, description=engine.describe([p.read_bytes() for p in paths[:5]])
                                 .strip()[:300]) for name, paths in dataset.train.items()}
-    return fit_prototypes(engine, dataset), written
+    return fit_prototypes(engine, dataset, negatives_dir), written
 
 
 def second_opinion(learned: Verdicts, quick: Verdicts) -> dict[str, dict[str, float]]:
@@ -254,6 +261,9 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
         way = prefix.rstrip("_") or "tokens"
         single = verdicts(engine, dataset.test_photos(), refs)
         measured.append(prefixed(prefix, {n: accuracy(v) for n, v in single.items()}))
+        if dataset.strangers:  # look-alikes nobody taught: how often each concept rightly says no
+            strange = verdicts(engine, dataset.stranger_photos(), refs)
+            measured.append({n: {prefix + "strangers": accuracy(v)["negative"]} for n, v in strange.items()})
         if dataset.crowded:
             crowded = verdicts(engine, dataset.crowded_photos(), refs)
             measured.append(prefixed("crowded_" + prefix, {n: accuracy(v) for n, v in crowded.items()}))
@@ -263,7 +273,7 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
         return single
 
     if quick_look:  # before any training, as the chat has it between the photos and "Bo is ready"
-        prototypes, written = quick_looks(engine, dataset)
+        prototypes, written = quick_looks(engine, dataset, pool)
         quick = recognised("quick_", prototypes)
         recognised("written_", written)
     for name, photos in dataset.train.items():
@@ -321,7 +331,8 @@ def prefixed(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, dic
 
 def table(report: dict[str, Any]) -> str:
     columns = [c for c in ("positive", "negative", "weighted", "visual_qa", "text_qa", "random_weighted",
-                           "description_weighted", "quick_weighted", "written_weighted", "second_agree",
+                           "description_weighted", "quick_weighted", "written_weighted", "strangers",
+                           "quick_strangers", "second_agree",
                            "second_overruled_accuracy", "crowded_weighted", "crowded_quick_weighted",
                            "crowded_description_weighted", "crowded_random_weighted", "clip_i", "random_clip_i",
                            "train_accuracy")

@@ -30,7 +30,7 @@ from .concept import Concept, ConceptMismatch
 from .drawing import DrawRequest, Drawing
 from .inference import Inference, open_photo
 from .instant import Prototype, fit_prototype, part_boxes, parts
-from .negatives import NegativePool
+from .negatives import NegativePool, nearest
 from .trainer import TrainConfig, train_concept
 
 __all__ = ["CancelToken", "Concept", "ConceptMismatch", "ConceptRef", "Engine", "Pause", "ProgressCallback", "Recognition",
@@ -41,6 +41,9 @@ __all__ = ["CancelToken", "Concept", "ConceptMismatch", "ConceptRef", "Engine", 
 # of a teaching arrives, against the same negatives, fifty views each (a look of LLaVA's vision tower:
 # 200 kB).
 LOOKS_KEPT = 256
+# Everyday photos (a negatives folder) most like a subject that its prototype is fitted against too: look-alikes
+# the user never named, which a prototype fitted on the user's own negatives alone accepts (docs/method.md §10).
+EVERYDAY_NEGATIVES = 30
 
 
 class Engine:
@@ -113,13 +116,18 @@ class Engine:
             results.append(row)
         return results
 
-    def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        """The instant recogniser of a concept (see instant.py), as bytes for a ConceptRef. The
-        negatives are looked at part by part too: how close their parts come sets the parts' bar."""
-        looked = self.looks(list(negatives))
+    def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes],
+                  negatives_dir: str | None = None) -> bytes:
+        """The instant recogniser of a concept (see instant.py), as bytes for a ConceptRef. Its negatives
+        are the user's and the EVERYDAY_NEGATIVES photos of `negatives_dir` (as training mines them) most
+        like the positives; they are looked at part by part too: how close their parts come sets the
+        parts' bar."""
+        own = self.image_features(positives)
+        everyday = nearest(self.negative_pool, own, positives, negatives_dir, EVERYDAY_NEGATIVES)
+        looked = self.looks(list(negatives) + everyday)
         wholes = torch.stack([whole for whole, _ in looked]) if looked else torch.zeros(0, 0)
         pieces = torch.cat([pieces for _, pieces in looked]) if looked else None
-        return fit_prototype(self.image_features(positives), wholes, pieces).to_bytes()
+        return fit_prototype(own, wholes, pieces).to_bytes()
 
     def answer(self, question: Segments, concepts: Sequence[ConceptRef], photo: bytes | None = None,
                on_text: TextCallback | None = None) -> str:

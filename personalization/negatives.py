@@ -15,6 +15,7 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from PIL import Image
@@ -82,17 +83,23 @@ def load(path: Path) -> Image.Image | None:
         return None
 
 
+def _usable(pool: NegativePool, folder: str | Path | None, positive_bytes: Sequence[bytes],
+            between: Pause | None = None) -> tuple[list[Path], torch.Tensor, list[int]]:
+    """The folder's photos and features, and which of them may be a "no": never the user's own photo."""
+    paths, features, hashes = pool.features(folder, between)
+    duplicates = {hashlib.sha256(b).digest() for b in positive_bytes}
+    return paths, features, [i for i, h in enumerate(hashes) if h not in duplicates]
+
+
 def mine(pool: NegativePool, positives: list[Image.Image], positive_bytes: list[bytes], extra: list[Image.Image],
          folder: str | Path | None, per_positive: int, n_easy: int, rng: random.Random,
          between: Pause | None = None) -> Negatives:
     """Top `per_positive` most similar folder photos per positive, plus `n_easy` random ones."""
-    paths, features, hashes = pool.features(folder, between)
+    paths, features, usable = _usable(pool, folder, positive_bytes, between)
     if not paths:
         log.warning("no everyday photos to mine hard negatives from (set YO_NEGATIVES_DIR to a folder of "
                     "photos); training with %d negatives from the request only", len(extra))
         return Negatives(list(extra), [])
-    duplicates = {hashlib.sha256(b).digest() for b in positive_bytes}
-    usable = [i for i, h in enumerate(hashes) if h not in duplicates]  # never "no" to the user's own photo
     if not usable:
         return Negatives(list(extra), [])
     query = pool.backend.image_features(positives).cpu()
@@ -105,3 +112,14 @@ def mine(pool: NegativePool, positives: list[Image.Image], positive_bytes: list[
     loaded = {i: load(paths[i]) for i in hard + easy}
     images = {i: image for i, image in loaded.items() if image is not None}
     return Negatives(list(extra) + [images[i] for i in hard if i in images], [images[i] for i in easy if i in images])
+
+
+def nearest(pool: NegativePool, query: torch.Tensor, positive_bytes: Sequence[bytes], folder: str | Path | None,
+            n: int) -> list[bytes]:
+    """The `n` folder photos most like any positive (`query`: their features), as the files' bytes:
+    the look-alikes a user never named, which the quick look must also say no to (docs/method.md §10)."""
+    paths, features, usable = _usable(pool, folder, positive_bytes)
+    if not usable or n <= 0:
+        return []
+    closest = (query.cpu() @ features[usable].T).max(dim=0).values  # each photo's best match to a positive
+    return [paths[usable[i]].read_bytes() for i in closest.topk(min(n, len(usable))).indices.tolist()]

@@ -48,8 +48,10 @@ class ModelService(Protocol):
 
     async def describe(self, photos: Sequence[bytes]) -> str: ...
 
-    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        """The instant recogniser of a concept: usable in ConceptRef.prototype at once."""
+    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes],
+                        negatives_dir: str | None = None) -> bytes:
+        """The instant recogniser of a concept: usable in ConceptRef.prototype at once. Its negatives:
+        `negatives` and the everyday photos of `negatives_dir` most like the positives."""
         ...
 
     async def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
@@ -112,6 +114,7 @@ class Prototype:
 
     positives: list[bytes]
     negatives: list[bytes]
+    negatives_dir: str | None = None  # everyday photos, on the worker's disk (TrainRequest.negatives_dir)
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,8 @@ class Engine(Protocol):
 
     def describe(self, photos: Sequence[bytes]) -> str: ...
 
-    def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes: ...
+    def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes],
+                  negatives_dir: str | None = None) -> bytes: ...
 
     def train(self, request: TrainRequest, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None, between: Pause | None = None) -> TrainResult: ...

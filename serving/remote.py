@@ -44,8 +44,9 @@ class RemoteModel(ABC):
     async def describe(self, photos: Sequence[bytes]) -> str:
         return await self._request(Describe(list(photos)))
 
-    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        return await self._request(Prototype(list(positives), list(negatives)))
+    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes],
+                        negatives_dir: str | None = None) -> bytes:
+        return await self._request(Prototype(list(positives), list(negatives), negatives_dir))
 
     async def draw(self, segments: Segments, concepts: Sequence[ConceptRef], n: int = 1,
                    seed: int | None = None) -> list[bytes]:

@@ -213,7 +213,7 @@ class Worker:
         if isinstance(request, Describe):
             return self.engine.describe(request.photos)
         if isinstance(request, Prototype):
-            return self.engine.prototype(request.positives, request.negatives)
+            return self.engine.prototype(request.positives, request.negatives, request.negatives_dir)
         raise TypeError(f"unknown request {type(request).__name__}")
 
     # -- training, one job at a time ------------------------------------------------------------

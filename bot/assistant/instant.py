@@ -3,7 +3,8 @@
 A concept's prototype is (re)computed whenever its photos change: as they arrive while teaching
 (from the minimum number on), after /cancel takes some back, and after corrections. Until
 tokens exist it recognises on its own; afterwards it pre-filters "who is in this photo?" across
-many concepts and gives a second opinion. Its negatives are training's (bot/training/examples.py).
+many concepts and gives a second opinion. Its negatives are training's: the user's
+(bot/training/examples.py) and the everyday photos most like the subject (YO_NEGATIVES_DIR).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ async def update_prototype(services: Services, concept: Concept) -> None:
     if not positives:
         return
     try:
-        data = await services.models.prototype(positives, await negatives_of(services.store, concept))
+        everyday = services.settings.yo_negatives_dir
+        data = await services.models.prototype(positives, await negatives_of(services.store, concept),
+                                               str(everyday) if everyday else None)
     except Exception:  # the instant path is a bonus: training and answers go on without it
         log.exception("could not compute the prototype of concept %s", concept.id)
         return

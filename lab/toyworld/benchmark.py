@@ -8,6 +8,8 @@
     DIR/categories.json          each concept's category ("toy"), which `yo eval` hands to training
     DIR/descriptions.json        each concept's description alone (`yo eval`'s written-description baseline)
     DIR/qa.json                  text-only two-choice questions about each concept (`yo eval`'s form)
+    DIR/strangers/0.png ...      held-out photos of look-alikes of the concepts that are none of them
+                                 (one attribute off, nobody taught them): every concept should say no
     DIR/crowded/0.png ...        held-out photos of two to four toys each: concepts, their
                                  look-alikes and other toys side by side
     DIR/crowded.json             who is in each: {"crowded/0.png": ["bo", "kip"], ...} (concepts only)
@@ -55,11 +57,16 @@ def choose_concepts(rng: random.Random, n: int) -> list[Subject]:
     return chosen
 
 
+def strangers(concepts: list[Subject]) -> list[Subject]:
+    """Every look-alike of a concept (one attribute off) that is not itself a concept."""
+    return [s for c in concepts for s in lookalikes(c) if s not in concepts]
+
+
 def _pool(rng: random.Random, concepts: list[Subject], size: int) -> list[Subject | None]:
     """Everyday photos as a random sample of them would be: any toy (60 %), no toy (30 %), and a few
     look-alikes of the concepts (10 %). Few enough that random "no" photos are mostly easy ones, as in
     the papers' LAION sample; mining by similarity is what finds the look-alikes among the rest."""
-    near = [s for c in concepts for s in lookalikes(c) if s not in concepts]
+    near = strangers(concepts)
     out: list[Subject | None] = []
     while len(out) < size:
         roll = rng.random()
@@ -78,7 +85,7 @@ def crowd(rng: random.Random, concepts: dict[str, Subject]) -> tuple[list[Subjec
     toys = rng.randint(2, 4)
     names = rng.sample(sorted(concepts), min(toys, rng.choice((0, 1, 1, 2, 2, 3))))
     chosen = [concepts[n] for n in names]
-    near = [s for c in concepts.values() for s in lookalikes(c) if s not in concepts.values()]
+    near = strangers(list(concepts.values()))
     while len(chosen) < toys:
         other = rng.choice(near) if rng.random() < 0.5 else random_subject(rng)
         if other not in chosen and other not in concepts.values():
@@ -89,7 +96,7 @@ def crowd(rng: random.Random, concepts: dict[str, Subject]) -> tuple[list[Subjec
 
 
 def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int = 5, n_test: int = 10,
-                    pool_size: int = 300, n_crowded: int = 40) -> dict[str, Subject]:
+                    pool_size: int = 300, n_crowded: int = 40, n_strangers: int = 20) -> dict[str, Subject]:
     """Write the benchmark for `seed` to `out_dir`; returns name -> subject. Deterministic for a seed."""
     out_dir = Path(out_dir)
     rng = random.Random(f"toyworld-benchmark:{seed}")
@@ -113,6 +120,11 @@ def write_benchmark(out_dir: Path, seed: int, n_concepts: int = 6, n_train: int 
     (out_dir / "categories.json").write_text(json.dumps({name: KIND for name in concepts}, indent=2) + "\n")
     (out_dir / "descriptions.json").write_text(json.dumps(  # `yo eval`'s written-description baseline
         {name: s.description() for name, s in concepts.items()}, indent=2) + "\n")
+    strangers_dir, strangers_rng = out_dir / "strangers", random.Random(f"toyworld-benchmark:{seed}:strangers")
+    strangers_dir.mkdir(parents=True, exist_ok=True)
+    near = strangers(list(concepts.values()))
+    for i in range(n_strangers):
+        render(strangers_rng.choice(near), strangers_rng, PHOTO_SIZE).save(strangers_dir / f"{i}.png")
     crowded_dir, crowded_rng, present = out_dir / "crowded", random.Random(f"toyworld-benchmark:{seed}:crowded"), {}
     crowded_dir.mkdir(parents=True, exist_ok=True)
     for i in range(n_crowded):
@@ -139,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=10, help="held-out photos per concept")
     parser.add_argument("--pool", type=int, default=300, help="everyday photos for hard-negative mining")
     parser.add_argument("--crowded", type=int, default=40, help="held-out photos of two to four toys")
+    parser.add_argument("--strangers", type=int, default=20, help="held-out photos of look-alikes nobody taught")
     args = parser.parse_args(argv)
     try:
         concepts = write_benchmark(args.dir, args.seed, args.concepts, args.train, args.test, args.pool,
-                                   args.crowded)
+                                   args.crowded, args.strangers)
     except ValueError as error:
         print(f"yo toyworld: {error}", file=sys.stderr)
         return 2

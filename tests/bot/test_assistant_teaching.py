@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.app import build_assistant
 from bot.assistant import Assistant, Photo
 from bot.assistant.tracking import progress_text
@@ -245,7 +247,9 @@ async def test_every_photo_left_out_is_named_with_its_reason(assistant, person) 
 
 
 async def test_the_quick_look_answers_from_the_photos_before_done(settings) -> None:
-    """Enough photos, no /done yet: "is Bo in this?" gets a quick look, rebuilt as photos arrive."""
+    """Enough photos, no /done yet: "is Bo in this?" gets a quick look, rebuilt as photos arrive,
+    against the everyday photos as well as the user's (the folder is the worker's to read)."""
+    settings = settings.model_copy(update={"yo_negatives_dir": Path("/photos/everyday")})
     models = FakeModelService()
     async with running(settings, models) as assistant:
         ana = Person(assistant, "ana")
@@ -262,7 +266,8 @@ async def test_the_quick_look_answers_from_the_photos_before_done(settings) -> N
         assert ana.channel.last.text.startswith("No, I don't think Bo is in this photo")
         await ana.says("", photo(BLUE, seed=4))  # a fourth photo: the quick look is built again
         built = [args for name, args in models.calls if name == "prototype"]
-        assert [positives for positives, _ in built] == [3, 4]
+        assert [positives for positives, _, _ in built] == [3, 4]
+        assert {folder for _, _, folder in built} == {"/photos/everyday"}
         assert [name for name, _ in models.calls].count("describe") == 1, "one description"
         await ana.says("/done")
         await wait_for(lambda: any("Bo is ready!" in t for t in ana.channel.texts))

@@ -95,8 +95,9 @@ class FakeModelService:
         self.calls.append(("describe", len(photos)))
         return "a subject of one colour"
 
-    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes]) -> bytes:
-        self.calls.append(("prototype", (len(positives), len(negatives))))
+    async def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes],
+                        negatives_dir: str | None = None) -> bytes:
+        self.calls.append(("prototype", (len(positives), len(negatives), negatives_dir)))
         colours = [mean_colour(p) for p in positives]
         return json.dumps({"colour": [sum(c[i] for c in colours) / len(colours) for i in range(3)],
                            "model": self.model_id}).encode()

@@ -1,4 +1,4 @@
-"""bench/quicklook.py runs end to end on a tiny model and prints the three ways of looking and the ratios."""
+"""bench/quicklook.py runs end to end on a tiny model and prints every way of fitting and looking, with ratios."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def test_bench_quicklook_smoke(tiny_model: Path, capsys: pytest.CaptureFixture[s
     module = bench_scripts.load("quicklook")
     assert module.main(["--model", str(tiny_model), "--seeds", "3", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for figure in ("single", "crowded", "crowded_f1"):
+    for figure in ("single", "strangers", "crowded", "crowded_f1"):
         line = next(line for line in out.splitlines() if line.startswith(f"  {figure}: "))
-        assert "whole " in line and "standout " in line and "parts " in line
-        assert "ratio now to whole" in line and "to standout" in line
+        for way in ("owner/whole", "owner/parts", "everyday/whole", "everyday/parts"):
+            assert f"{way} " in line
+        assert "ratio of everyday/parts to owner/whole" in line and "to owner/parts" in line
     assert out.count("seed 3:") == 1

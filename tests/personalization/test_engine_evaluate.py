@@ -31,6 +31,8 @@ def make_dataset(root: Path, make_photo: Callable[..., bytes]) -> Path:
         {"question": "Is <sks> round?", "options": ["Yes", "No"], "answer": 0, "image": "test/bo/0.png"}]}))
     (root / "categories.json").write_text(json.dumps({"bo": "ball", "kiwi": "box"}))
     (root / "descriptions.json").write_text(json.dumps({"bo": "a red ball", "kiwi": "a green box"}))
+    (root / "strangers").mkdir()
+    (root / "strangers" / "0.png").write_bytes(make_photo((210, 30, 30), "square"))  # like bo, and not bo
     (root / "crowded").mkdir()
     for i in range(3):
         (root / "crowded" / f"{i}.png").write_bytes(make_photo((200, 40 + 60 * i, 30), "circle", size=(80, 64)))
@@ -63,6 +65,9 @@ def test_evaluate_reports_recognition_and_qa(engine: Engine, make_photo: Callabl
     assert report["who"].keys() == {"tokens", "quick", "written", "random", "description"}
     assert all(0.0 <= figures["recall"] <= 1.0 for figures in report["who"].values())
     assert "visual_qa" not in report["concepts"]["kiwi"]
+    # look-alikes nobody taught: how often each way of recognising rightly says no (one photo: 0 or 1)
+    assert {"strangers", "quick_strangers", "random_strangers", "description_strangers"} <= set(bo)
+    assert bo["strangers"] in (0.0, 1.0)
     # questions naming two concepts: every way recognises; all but the prototype can be asked in words
     assert report["pairs"].keys() == report["who"].keys()
     assert report["pairs"]["tokens"].keys() == {"together_qa", "together_recognised", "attribute_qa", "n_together",
@@ -168,3 +173,5 @@ def test_a_dataset_narrowed_to_some_concepts_keeps_the_others_only_as_strangers(
     # a crowded photo stays, and says only who of the chosen concepts is in it
     assert only.crowded == {"crowded/0.png": ["bo"], "crowded/1.png": []}
     assert only.crowded_photos() == [(root / "crowded/0.png", {"bo"}), (root / "crowded/1.png", set())]
+    # the concepts left out are strangers now: photos every remaining concept should say no to
+    assert only.stranger_photos() == [(root / "s/kip/0.png", set())] and whole.strangers == []

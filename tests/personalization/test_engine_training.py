@@ -187,6 +187,10 @@ def test_hard_negatives_come_from_the_folder_ranked_by_similarity(
     assert {name for name, px in pixels.items() if px in {im.tobytes() for im in found.hard}} == expected
     assert len(found.easy) == 3 and not {im.tobytes() for im in found.easy} & {im.tobytes() for im in found.hard}
     assert pixels["copy-of-positive.png"] not in {im.tobytes() for im in found.hard + found.easy}
+    # The quick look's are the folder's photos most like any positive, the closest first, never the copy.
+    closest = negatives.nearest(engine.negative_pool, engine.image_features(positives), positives, folder, 4)
+    assert closest == [paths[i].read_bytes() for i in similarity.max(dim=0).values.topk(4).indices.tolist()]
+    assert negatives.nearest(engine.negative_pool, engine.image_features(positives), positives, None, 4) == []
     examples = plan.epoch(trainer.rng)
     said_no = [e for e in examples if e.image is not None and e.image >= plan.n_positives]
     assert said_no and all(e.label is False for e in said_no)

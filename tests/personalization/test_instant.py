@@ -78,6 +78,23 @@ def test_the_engine_sets_the_part_threshold_from_its_negatives_looked_at_part_by
     assert prototype.part_threshold == pytest.approx(closest, abs=1e-5)
 
 
+def test_the_everyday_photos_most_like_the_subject_are_negatives_too(tiny_model: Path, tmp_path: Path) -> None:
+    """A user names a few negatives; the look-alikes they never named are among everyday photos."""
+    engine = Engine.load(str(tiny_model), device="cpu", n_slots=4, k=4)
+    red, blue = reds(4), blues(3)
+    folder = tmp_path / "everyday"
+    folder.mkdir()
+    everyday = [photo((200, 60, 60), seed=9), photo((30, 200, 30), seed=9), red[0]]  # the user's own photo: never
+    for i, data in enumerate(everyday):
+        (folder / f"{i}.png").write_bytes(data)
+    alone = Prototype.from_bytes(engine.prototype(red, blue))
+    prototype = Prototype.from_bytes(engine.prototype(red, blue, str(folder)))
+    views = torch.cat([torch.cat([whole[None], pieces]) for whole, pieces in engine.looks(blue + everyday[:2])])
+    closest = float((torch.nn.functional.normalize(views.float(), dim=-1) @ prototype.mean).max())
+    assert prototype.part_threshold == pytest.approx(closest, abs=1e-5)
+    assert prototype.part_threshold > alone.part_threshold and torch.equal(prototype.mean, alone.mean)
+
+
 def test_a_prototype_fitted_again_against_the_same_negatives_looks_only_at_the_new_photos(
         tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A teaching fits its prototype again as each photo arrives; the negatives' fifty views each are
@@ -93,7 +110,7 @@ def test_a_prototype_fitted_again_against_the_same_negatives_looks_only_at_the_n
     monkeypatch.setattr(engine.backend, "image_features", counted)
     red, blue = reds(4), blues(3)
     first = engine.prototype(red[:3], blue)
-    assert encoded == [3 * 50, 3]
+    assert encoded == [3, 3 * 50]
     again = engine.prototype(red, blue)
     assert encoded[2:] == [4]  # the photos of the subject only: the negatives' looks were kept
     assert Prototype.from_bytes(first).part_threshold != Prototype.from_bytes(again).part_threshold

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from lab.dataset import Dataset
 from lab.toyworld import benchmark
 from lab.toyworld.pretrain import AttributeProbe, named_values
 from lab.toyworld.questions import SampleMaker, concept_qa
@@ -109,6 +110,12 @@ def test_benchmark_layout(tmp_path: Path) -> None:
                 concepts[name].attributes()[item["attribute"]], "a " + concepts[name].accessory,
                 "an " + concepts[name].accessory)
     assert json.loads((tmp_path / "categories.json").read_text()) == {n: "toy" for n in concepts}
+    # strangers: look-alikes of the concepts that are none of them (drawn from benchmark.strangers)
+    near = benchmark.strangers(list(concepts.values()))
+    assert len(list((tmp_path / "strangers").iterdir())) == 20
+    assert near and all(s not in concepts.values() and any(len(c.differences(s)) == 1 for c in concepts.values())
+                        for s in near)
+    assert len(Dataset.open(tmp_path).strangers) == 20  # as `yo eval` reads them
     again = tmp_path / "again"
     benchmark.write_benchmark(again, seed=5, n_concepts=4, n_train=5, n_test=3, pool_size=20)
     assert (again / "test" / "bo" / "0.png").read_bytes() == (tmp_path / "test" / "bo" / "0.png").read_bytes()
