@@ -140,15 +140,29 @@ def test_several_subjects_in_one_photo_are_found_by_looking_closer(reports: list
     quick look 0.824-0.905, F1 0.590-0.819. The same seed-0 build made on another processor (an AMD EPYC;
     the build's sums, and so the stand-in, differ by processor) did worse on crowds: tokens 0.689-0.862
     (0.189-0.362 above random vectors), the quick look 0.714-0.917, F1 0.523-0.736. The worst mean of two
-    worlds over the three builds: tokens 0.236 above random vectors, the quick look 0.757, F1 0.567; the
-    floors sit 0.07-0.09 below it.
+    worlds over the three builds: tokens 0.236 above random vectors, the quick look 0.757, F1 0.567.
+    Since the prototype is also fitted against the everyday photos most like its subject (it turns away
+    more strangers, below, and finds fewer parts), on that EPYC build: tokens 0.671-0.869 (0.171-0.369
+    above random), the quick look 0.674-0.906, F1 0.465-0.785; worst mean of two worlds 0.19 above random,
+    0.704 and 0.490. The floors sit 0.07-0.09 below that.
 
     "Is A next to B?" (evaluate.pair_questions) is not asserted here: with three trained concepts a world
     has only 3-8 crowds holding two of them, so one world's figure swings from 0.41 to 0.84; bench/learning.py
     pools it over six worlds."""
-    assert mean(reports, "crowded_weighted") >= mean(reports, "crowded_random_weighted") + 0.15, tables(reports)
-    assert mean(reports, "crowded_quick_weighted") >= 0.68, tables(reports)
-    assert sum(r["who"]["tokens"]["f1"] for r in reports) / len(reports) >= 0.5, tables(reports)
+    assert mean(reports, "crowded_weighted") >= mean(reports, "crowded_random_weighted") + 0.12, tables(reports)
+    assert mean(reports, "crowded_quick_weighted") >= 0.62, tables(reports)
+    assert sum(r["who"]["tokens"]["f1"] for r in reports) / len(reports) >= 0.4, tables(reports)
+
+
+def test_lookalikes_nobody_taught_are_turned_away(reports: list[dict[str, Any]]) -> None:
+    """Strangers: the three concepts not trained, and twenty photos of other look-alikes (one attribute
+    off a concept). No concept was trained against them, unlike the owner's other subjects (the negatives
+    of the recognition test above); saying no to everything would pass this, not that one. Measured with
+    `bench/learning.py --seeds 11 12 13 14 15 16 --threads 1` (seed-0 build, AMD EPYC), per world: tokens
+    0.725-0.900, the quick look 0.900-0.979 (fitted on the owner's negatives alone: 0.808-0.950); worst
+    mean of two worlds 0.754 and 0.921. The floors sit 0.07 below it."""
+    assert mean(reports, "strangers") >= 0.68, tables(reports)
+    assert mean(reports, "quick_strangers") >= 0.85, tables(reports)
 
 
 def test_the_instant_recogniser_separates_subjects_from_lookalikes(stand_in: Engine,
