@@ -5,7 +5,8 @@ Candidates: a folder of everyday photos (YO_NEGATIVES_DIR), plus photos the requ
 similarity of the base model's own vision features to each positive photo; the top m per
 positive are hard negatives, a few random others are easy negatives. The request's own
 negatives are always kept: the user said so. A folder's features are computed once per
-engine and reused by every later training job.
+engine and reused by every later training job, and by the quick look, whose prototype is fitted
+against the folder's photos nearest the subject as well (`nearest`).
 """
 
 from __future__ import annotations
