@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import aiosqlite
 
@@ -20,6 +22,17 @@ from .models import CONCEPT_STATUSES, Concept, ConceptStatus, Fact, Share
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def _name_taken(display_name: str) -> Iterator[None]:
+    """Turns the unique index on (owner, name) firing into ConceptExists: the name is the owner's already."""
+    try:
+        yield
+    except sqlite3.IntegrityError as error:
+        if is_unique_error(error):
+            raise ConceptExists(display_name) from None
+        raise
+
+
 class ConceptsMixin(StoreBase):
     # -- concepts -----------------------------------------------------------------------
 
@@ -29,15 +42,11 @@ class ConceptsMixin(StoreBase):
         now = self.now()
         async with self.db.transaction() as conn:
             await self.require(conn, "users", owner_id, "user")
-            try:
+            with _name_taken(display_name):
                 concept_id = await insert(
                     conn, "INSERT INTO concepts (owner_id, display_name, normalized_name, status, base_model, "
                     "category, created_at, updated_at) VALUES (?, ?, ?, 'collecting', ?, ?, ?, ?)",
                     (owner_id, display_name, normalized_name, base_model, category, now, now))
-            except sqlite3.IntegrityError as error:
-                if is_unique_error(error):
-                    raise ConceptExists(display_name) from None
-                raise
             row = await fetch_one(conn, "SELECT * FROM concepts WHERE id = ?", (concept_id,))
         assert row is not None
         return Concept.from_row(row)
@@ -71,13 +80,9 @@ class ConceptsMixin(StoreBase):
         """Raises NotFound, NotOwner (someone else's concept) or ConceptExists (name taken)."""
         async with self.db.transaction() as conn:
             await self._require_owner(conn, concept_id, owner_id, "rename")
-            try:
+            with _name_taken(display_name):
                 await execute(conn, "UPDATE concepts SET display_name = ?, normalized_name = ?, updated_at = ? "
                               "WHERE id = ?", (display_name, normalized_name, self.now(), concept_id))
-            except sqlite3.IntegrityError as error:
-                if is_unique_error(error):
-                    raise ConceptExists(display_name) from None
-                raise
             updated = await fetch_one(conn, "SELECT * FROM concepts WHERE id = ?", (concept_id,))
         assert updated is not None
         return Concept.from_row(updated)
