@@ -47,6 +47,8 @@ def main() -> int:
     parser.add_argument("--build-seed", type=int, default=0, help="the stand-in's seed when building it")
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13], help="fresh benchmark seeds")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-everyday", action="store_true",
+                        help="fit the quick look on the owner's negatives only, as before it took everyday photos too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
@@ -56,6 +58,8 @@ def main() -> int:
                                 log=lambda line: print(line, file=sys.stderr, flush=True))
         torch.set_num_threads(args.threads)
         engine = Engine.load(str(model), device="cpu", config=TrainConfig())
+        if args.no_everyday:
+            engine.everyday_negatives = 0
         reports = []
         for seed in args.seeds:
             folder = Path(tmp) / f"toyworld-{seed}"

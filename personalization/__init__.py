@@ -53,6 +53,7 @@ class Engine:
         self.inference = Inference(backend)
         self.drawing = Drawing(backend, self.inference) if isinstance(backend, DrawingBackend) else None
         self.negative_pool = NegativePool(backend)  # everyday photos' features, computed once per folder
+        self.everyday_negatives = EVERYDAY_NEGATIVES  # bench/learning.py --no-everyday sets 0, to compare
         self._looked: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # by photo digest
 
     @classmethod
@@ -119,11 +120,11 @@ class Engine:
     def prototype(self, positives: Sequence[bytes], negatives: Sequence[bytes],
                   negatives_dir: str | None = None) -> bytes:
         """The instant recogniser of a concept (see instant.py), as bytes for a ConceptRef. Its negatives
-        are the user's and the EVERYDAY_NEGATIVES photos of `negatives_dir` (as training mines them) most
+        are the user's and the `everyday_negatives` photos of `negatives_dir` (as training mines them) most
         like the positives; they are looked at part by part too: how close their parts come sets the
         parts' bar."""
         own = self.image_features(positives)
-        everyday = nearest(self.negative_pool, own, positives, negatives_dir, EVERYDAY_NEGATIVES)
+        everyday = nearest(self.negative_pool, own, positives, negatives_dir, self.everyday_negatives)
         looked = self.looks(list(negatives) + everyday)
         wholes = torch.stack([whole for whole, _ in looked]) if looked else torch.zeros(0, 0)
         pieces = torch.cat([pieces for _, pieces in looked]) if looked else None
