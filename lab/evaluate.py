@@ -23,8 +23,9 @@ prototype, so the model is also asked about a part where the prototype finds the
 
 Where the dataset has photos of strangers (look-alikes that are none of the concepts: with `only`,
 the concepts left out), each way of recognising is asked about them too: `strangers` is how often
-a concept rightly says no to them (`quick_strangers` for the quick look, and so on). The test photos
-of the other concepts are negatives each concept was trained against; strangers are not.
+a concept rightly says no to them (`quick_strangers` for the quick look, and so on; not for random
+vectors, which say no to nearly everything). The test photos of the other concepts are negatives each
+concept was trained against; strangers are not.
 
 Where the dataset has crowded photos, each way of recognising (tokens, quick look, written and
 given descriptions, random vectors) is measured on them too, per concept ("crowded_weighted":
@@ -261,7 +262,8 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
         way = prefix.rstrip("_") or "tokens"
         single = verdicts(engine, dataset.test_photos(), refs)
         measured.append(prefixed(prefix, {n: accuracy(v) for n, v in single.items()}))
-        if dataset.strangers:  # look-alikes nobody taught: how often each concept rightly says no
+        if dataset.strangers and prefix != "random_":  # look-alikes nobody taught: how often each says no
+            # (random vectors say no to nearly everything: their weighted figure is the chance baseline)
             strange = verdicts(engine, dataset.stranger_photos(), refs)
             measured.append({n: {prefix + "strangers": accuracy(v)["negative"]} for n, v in strange.items()})
         if dataset.crowded:

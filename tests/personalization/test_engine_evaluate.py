@@ -66,7 +66,8 @@ def test_evaluate_reports_recognition_and_qa(engine: Engine, make_photo: Callabl
     assert all(0.0 <= figures["recall"] <= 1.0 for figures in report["who"].values())
     assert "visual_qa" not in report["concepts"]["kiwi"]
     # look-alikes nobody taught: how often each way of recognising rightly says no (one photo: 0 or 1)
-    assert {"strangers", "quick_strangers", "random_strangers", "description_strangers"} <= set(bo)
+    assert {"strangers", "quick_strangers", "written_strangers", "description_strangers"} <= set(bo)
+    assert "random_strangers" not in bo
     assert bo["strangers"] in (0.0, 1.0)
     # questions naming two concepts: every way recognises; all but the prototype can be asked in words
     assert report["pairs"].keys() == report["who"].keys()
