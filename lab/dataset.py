@@ -70,12 +70,14 @@ class Dataset:
 
     @classmethod
     def open(cls, root: Path) -> "Dataset":
+        def images(folder: Path) -> list[Path]:
+            return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
         def photos(split: str) -> dict[str, list[Path]]:
             folder = root / split
             if not folder.is_dir():
                 raise SystemExit(f"{root} has no {split}/ folder (expected {split}/<name>/*.png)")
-            return {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-                    for d in sorted(folder.iterdir()) if d.is_dir()}
+            return {d.name: images(d) for d in sorted(folder.iterdir()) if d.is_dir()}
 
         def optional(name: str) -> Any:
             path = root / name
@@ -84,5 +86,4 @@ class Dataset:
         strangers = root / "strangers"
         return cls(root, photos("train"), photos("test"), optional("categories.json"), optional("qa.json"),
                    optional("descriptions.json"), optional("crowded.json"), optional("pair_qa.json") or [],
-                   sorted(p for p in strangers.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-                   if strangers.is_dir() else [])
+                   images(strangers) if strangers.is_dir() else [])

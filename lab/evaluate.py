@@ -255,15 +255,14 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
     started = time.monotonic()
     measured: list[dict[str, dict[str, float]]] = []
 
-    def recognised(prefix: str, refs: dict[str, ConceptRef]) -> Verdicts:
+    def recognised(prefix: str, refs: dict[str, ConceptRef], strangers: bool = True) -> Verdicts:
         """Recognition with `refs` on the single-subject photos and, where the dataset has them, on the
-        crowded ones too (under "crowded_", with "who is in this?" over them in report["who"]), and the
-        questions naming two concepts (report["pairs"])."""
+        crowded ones too (under "crowded_", with "who is in this?" over them in report["who"]), the
+        strangers (unless `strangers` is False) and the questions naming two concepts (report["pairs"])."""
         way = prefix.rstrip("_") or "tokens"
         single = verdicts(engine, dataset.test_photos(), refs)
         measured.append(prefixed(prefix, {n: accuracy(v) for n, v in single.items()}))
-        if dataset.strangers and prefix != "random_":  # look-alikes nobody taught: how often each says no
-            # (random vectors say no to nearly everything: their weighted figure is the chance baseline)
+        if strangers and dataset.strangers:  # look-alikes nobody taught: how often each says no
             strange = verdicts(engine, dataset.stranger_photos(), refs)
             measured.append({n: {prefix + "strangers": accuracy(v)["negative"]} for n, v in strange.items()})
         if dataset.crowded:
@@ -303,7 +302,7 @@ def evaluate(engine: Any, dataset: Dataset, epochs: int | None = None, negatives
     if random_vectors:
         baseline = {n: ConceptRef(name=n, tokens=randomised(r.tokens or b"", seed), prototype=r.prototype)
                     for n, r in refs.items()}
-        recognised("random_", baseline)
+        recognised("random_", baseline, strangers=False)  # they say no to every photo: nothing to learn
         if scorer is not None:
             measured.append(prefixed("random_", clip_i(engine, dataset, baseline, scorer, images, seed)))
     if dataset.descriptions and refs.keys() <= dataset.descriptions.keys():
